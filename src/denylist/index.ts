@@ -1,0 +1,2 @@
+export type { Denylist, DenylistStatus, RevocationSubject } from './denylist.js'
+export { MemoryDenylist } from './memory.js'

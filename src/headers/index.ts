@@ -1,0 +1,5 @@
+export { readClaim, readFirstClaim } from './claims.js'
+export { encodeHeaderValue } from './encode.js'
+export type { HeaderEncoding } from './encode.js'
+export { IDENTITY_HEADERS, mapIdentity, pickRole } from './identity.js'
+export type { Identity } from './identity.js'

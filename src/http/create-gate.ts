@@ -1,0 +1,204 @@
+import { mapIdentity } from '../headers/index.js'
+import { LocalKeys, RemoteJWKS, isExposed, openKeyring } from '../keys/index.js'
+import { MemoryDenylist } from '../denylist/index.js'
+import { addGauge } from '../obs/metrics.js'
+import { VerificationCache, verifyToken } from '../verify/index.js'
+import { createApp } from './create-app.js'
+import { createTrustedProxies } from './forwarded.js'
+import type { Config } from '../config/index.js'
+import type { Denylist } from '../denylist/index.js'
+import type { KeySource, KeyringFile } from '../keys/index.js'
+import type { Logger } from '../obs/logger.js'
+import type { Metrics } from '../obs/metrics.js'
+import type { TrustedIssuer } from '../verify/index.js'
+
+export interface GateOptions {
+  config: Config
+  logger: Logger
+  metrics: Metrics
+  /** Replaces the in-memory denylist (Redis, or a test double). */
+  denylist?: Denylist
+}
+
+export interface Gate {
+  app: ReturnType<typeof createApp>
+  cache: VerificationCache
+  denylist: Denylist
+  keyring: KeyringFile | undefined
+  /** Resolves once every remote JWKS has had its first fetch, whatever the outcome. */
+  firstFetch: Promise<void>
+  startDraining(): void
+  close(): Promise<void>
+}
+
+/**
+ * Builds a gate from its configuration: the key source of every trusted issuer, the
+ * verification cache, the denylist, metrics and the HTTP app. Starts the first JWKS fetches
+ * without waiting for them; `/readyz` reports when keys are usable.
+ */
+export async function createGate({
+  config,
+  logger,
+  metrics,
+  ...options
+}: GateOptions): Promise<Gate> {
+  const log = logger.child({ module: 'gate' })
+  const keyring = config.selfIssuer === undefined ? undefined : await loadKeyring(config, log)
+  const issuers = await createIssuers(config, keyring, logger, metrics)
+  const sources = [...issuers.values()].map((issuer) => issuer.keys)
+
+  const cache = new VerificationCache({
+    maxEntries: config.verifyCacheSize,
+    clockTolerance: config.clockTolerance,
+    onLookup: (result) => metrics.verifyCache.labels(result).inc(),
+    compute: async (token) => {
+      const verified = await verifyToken(token, { issuers, clockTolerance: config.clockTolerance })
+      const identity = mapIdentity(verified.payload, verified.issuer.policy, config.headerEncoding)
+      if (identity.omittedGroups > 0) {
+        log.warn(
+          { sub: verified.sub, omitted: identity.omittedGroups },
+          'groups with a comma left out of X-WEBAUTH-GROUPS',
+        )
+      }
+      return { token: verified, identity }
+    },
+  })
+  for (const source of sources) {
+    source.onRemoved((ids) => cache.evictKeys(source, ids))
+  }
+
+  const denylist = options.denylist ?? new MemoryDenylist()
+  registerGauges(metrics, sources, cache, denylist)
+
+  let draining = false
+  const app = createApp({
+    cache,
+    denylist,
+    cookieName: config.cookieName,
+    trustedProxies: createTrustedProxies(config.trustedProxies),
+    logger: logger.child({ module: 'auth' }),
+    metrics,
+    readiness: {
+      draining: () => draining,
+      check(now) {
+        const states = sources.map((source) => source.status(now))
+        const denied = denylist.status(now)
+        return {
+          ready: states.every((s) => s.ready) && denied.fresh,
+          issuers: states,
+          denylist: denied,
+        }
+      },
+    },
+  })
+
+  const firstFetch = Promise.all(
+    sources.map((source) => (source instanceof RemoteJWKS ? source.start() : undefined)),
+  ).then(() => undefined)
+
+  return {
+    app,
+    cache,
+    denylist,
+    keyring,
+    firstFetch,
+    startDraining: () => {
+      draining = true
+    },
+    close: async () => {
+      for (const source of sources) source.close()
+      await denylist.close()
+    },
+  }
+}
+
+async function loadKeyring(config: Config, log: Logger): Promise<KeyringFile> {
+  const { file, keyring, created } = await openKeyring(config.dataDir)
+  if (created) log.info({ file }, 'generated a new RS256 signing key')
+  else if (isExposed(file)) log.warn({ file }, 'key file is readable by other users; chmod 600 it')
+  return keyring
+}
+
+async function createIssuers(
+  config: Config,
+  keyring: KeyringFile | undefined,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<Map<string, TrustedIssuer>> {
+  const issuers = new Map<string, TrustedIssuer>()
+  for (const policy of config.issuers) {
+    let keys: KeySource
+    if (policy.source === 'self' && keyring) {
+      keys = await LocalKeys.create(policy.issuer, keyring)
+    } else {
+      keys = new RemoteJWKS({
+        issuer: policy.issuer,
+        urls: policy.jwksUrls,
+        algorithms: policy.algorithms,
+        maxAge: config.jwksMaxAge,
+        cooldown: config.jwksCooldown,
+        maxStale: config.jwksMaxStale,
+        timeout: config.jwksTimeout,
+        logger: logger.child({ module: 'keys' }),
+        onFetch: (outcome) => metrics.jwksFetches.labels(policy.issuer, outcome).inc(),
+      })
+    }
+    issuers.set(policy.issuer, { policy, keys })
+  }
+  return issuers
+}
+
+function registerGauges(
+  metrics: Metrics,
+  sources: KeySource[],
+  cache: VerificationCache,
+  denylist: Denylist,
+): void {
+  addGauge(metrics, 'jwtgate_verify_cache_entries', 'Verified tokens in the cache.', [], (set) =>
+    set({}, cache.size),
+  )
+  const perIssuer =
+    (read: (s: ReturnType<KeySource['status']>) => number) =>
+    (set: (l: Record<string, string>, v: number) => void) => {
+      const now = Date.now()
+      for (const source of sources) {
+        const status = source.status(now)
+        set({ issuer: status.issuer }, read(status))
+      }
+    }
+  addGauge(
+    metrics,
+    'jwtgate_jwks_age_seconds',
+    "Seconds since the issuer's keys were loaded (-1: never).",
+    ['issuer'],
+    perIssuer((s) => s.ageSeconds),
+  )
+  addGauge(
+    metrics,
+    'jwtgate_jwks_keys',
+    "Usable keys in the issuer's set.",
+    ['issuer'],
+    perIssuer((s) => s.keys),
+  )
+  addGauge(
+    metrics,
+    'jwtgate_jwks_usable',
+    "1 when the issuer's keys may be used, 0 when stale or missing.",
+    ['issuer'],
+    perIssuer((s) => (s.ready ? 1 : 0)),
+  )
+  addGauge(
+    metrics,
+    'jwtgate_denylist_entries',
+    'Live revocation entries in the local copy.',
+    [],
+    (set) => set({}, denylist.status(Date.now()).entries),
+  )
+  addGauge(
+    metrics,
+    'jwtgate_denylist_fresh',
+    '1 while the local denylist copy is fresh enough to decide on.',
+    [],
+    (set) => set({}, denylist.status(Date.now()).fresh ? 1 : 0),
+  )
+}

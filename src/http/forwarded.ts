@@ -1,0 +1,66 @@
+import { BlockList, isIPv4 } from 'node:net'
+
+import type { IncomingMessage } from 'node:http'
+
+/** The request the proxy is asking about, as opposed to the auth call itself. */
+export interface OriginalRequest {
+  method: string
+  proto: string
+  host: string
+  uri: string
+}
+
+/** Builds the set of peers whose `X-Forwarded-*` and `X-Original-*` headers are believed. */
+export function createTrustedProxies(cidrs: readonly string[]): BlockList {
+  const list = new BlockList()
+  for (const cidr of cidrs) {
+    const [address = '', prefix] = cidr.split('/')
+    const family = isIPv4(address) ? 'ipv4' : 'ipv6'
+    if (prefix === undefined) list.addAddress(address, family)
+    else list.addSubnet(address, Number(prefix), family)
+  }
+  return list
+}
+
+/** Whether the connection's peer is a trusted proxy. IPv4-mapped IPv6 peers count as IPv4. */
+export function isTrustedPeer(trusted: BlockList, incoming: IncomingMessage): boolean {
+  let address = incoming.socket.remoteAddress
+  if (!address) return false
+  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) address = address.slice(7)
+  return trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6')
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value
+  return text === undefined || text === '' ? undefined : text
+}
+
+/** A hop list ("https, http") names the client-facing hop first. URIs are never split. */
+function first(value: string | string[] | undefined): string | undefined {
+  const text = single(value)
+  const comma = text?.indexOf(',') ?? -1
+  return comma < 0 ? text?.trim() : text?.slice(0, comma).trim()
+}
+
+/**
+ * The original method, scheme, host and URI: from Traefik's `X-Forwarded-*` or nginx's
+ * `X-Original-*` headers when a trusted proxy sent them, else from the auth call itself.
+ * Untrusted peers cannot choose where a login redirect points or what the logs say.
+ */
+export function originalRequest(incoming: IncomingMessage, trusted: boolean): OriginalRequest {
+  const h = incoming.headers
+  const own = {
+    method: incoming.method ?? 'GET',
+    proto: 'http',
+    host: h.host ?? '',
+    uri: incoming.url ?? '/',
+  }
+  if (!trusted) return own
+
+  return {
+    method: single(h['x-forwarded-method']) ?? single(h['x-original-method']) ?? own.method,
+    proto: first(h['x-forwarded-proto']) ?? own.proto,
+    host: first(h['x-forwarded-host']) ?? own.host,
+    uri: single(h['x-forwarded-uri']) ?? single(h['x-original-uri']) ?? own.uri,
+  }
+}

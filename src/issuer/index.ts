@@ -1,0 +1,2 @@
+export { mintToken } from './mint.js'
+export type { MintOptions } from './mint.js'

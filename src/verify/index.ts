@@ -1,0 +1,8 @@
+export { extractToken, MAX_TOKEN_BYTES } from './extract.js'
+export type { CredentialHeaders, ExtractedToken } from './extract.js'
+export { checkPolicy, parseLocationPolicy } from './policy.js'
+export type { LocationPolicy } from './policy.js'
+export { VerificationCache } from './verify-cache.js'
+export type { Verification, VerificationCacheOptions } from './verify-cache.js'
+export { verifyToken } from './verify-token.js'
+export type { TrustedIssuer, VerifiedToken, VerifyOptions } from './verify-token.js'
