@@ -40,8 +40,8 @@ export async function runServe(env: NodeJS.ProcessEnv): Promise<void> {
       .then(() => gate.close())
       .finally(() => {
         logger.info('stopped')
-        logger.flush()
-        process.exit(0)
+        // The log destination is asynchronous: exit only once its buffer is written.
+        logger.flush(() => process.exit(0))
       })
   }
   process.on('SIGTERM', () => stop('SIGTERM'))

@@ -112,16 +112,24 @@ const roleMap = v.pipe(
   ),
 )
 
+function isRefusedAlgorithm(alg: string): boolean {
+  return alg.toLowerCase() === 'none' || /^HS\d+$/i.test(alg)
+}
+
 const algorithms = v.pipe(
   stringList('must be a comma-separated list of JWS algorithm names'),
   v.check((list) => list.length > 0, 'must name at least one algorithm'),
   v.check(
-    (list) => !list.some((alg) => alg === 'none' || /^HS\d+$/i.test(alg)),
+    (list) => !list.some(isRefusedAlgorithm),
     'must not contain none or an HS algorithm: a shared secret or no signature lets ' +
       'anyone who knows it mint tokens',
   ),
   v.check(
-    (list) => list.every((alg) => (ALGORITHMS as readonly string[]).includes(alg)),
+    // Refused names have their own message above; this one covers everything else.
+    (list) =>
+      list.every(
+        (alg) => isRefusedAlgorithm(alg) || (ALGORITHMS as readonly string[]).includes(alg),
+      ),
     `may only contain ${ALGORITHMS.join(', ')}`,
   ),
 )

@@ -130,6 +130,14 @@ function deny(
   return c.body(null, status, headers)
 }
 
+let requestCounter = 0
+
+/** A process-local id for requests whose proxy sent no `X-Request-Id`. */
+function nextRequestId(): string {
+  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER
+  return `${process.pid}-${requestCounter}`
+}
+
 /** One record per decision: refusals at info, allows at debug. Never the token. */
 function logDecision(
   deps: AuthDeps,
@@ -143,7 +151,7 @@ function logDecision(
   const query = original.uri.indexOf('?')
   const token = verification?.token
   const record = {
-    req_id: incoming.headers['x-request-id'],
+    req_id: incoming.headers['x-request-id'] ?? nextRequestId(),
     endpoint,
     method: original.method,
     host: original.host,
