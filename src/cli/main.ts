@@ -4,7 +4,6 @@ import { runServe } from './serve.js'
 import { runToken } from './token.js'
 import { UsageError } from './usage-error.js'
 
-
 const HELP = `Usage: jwtgate <command> [options]
 
 Commands:

@@ -1,4 +1,4 @@
-export { extractToken, MAX_TOKEN_BYTES } from './extract.js'
+export { checkTokenShape, extractToken, MAX_TOKEN_BYTES } from './extract.js'
 export type { CredentialHeaders, ExtractedToken } from './extract.js'
 export { checkPolicy, parseLocationPolicy } from './policy.js'
 export type { LocationPolicy } from './policy.js'

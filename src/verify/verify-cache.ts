@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 import { GateError } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
@@ -28,7 +28,11 @@ export interface VerificationCacheOptions {
   now?: () => number
 }
 
-/** Refusals that stay true for the same token bytes; remembered to blunt replayed forgeries. */
+/**
+ * Refusals that stay true for the same token bytes; remembered to blunt replayed forgeries.
+ * Limitation: an issuer that reuses a kid for new key material gets its new tokens refused for
+ * up to a minute after the gate fetched the new key, if one arrived before the fetch.
+ */
 const LASTING_FAILURES = new Set<ErrorCode>([
   'ERR_TOKEN_MALFORMED',
   'ERR_TOKEN_ALG',
@@ -71,7 +75,7 @@ export class VerificationCache {
 
   /** The cache key of a token. */
   static keyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64url')
+    return hash('sha256', token, 'base64url')
   }
 
   /**

@@ -1,6 +1,7 @@
 import { decodeJwt, jwtVerify } from 'jose'
 
 import { GateError } from '../errors.js'
+import { checkTokenShape } from './extract.js'
 import type { ErrorCode } from '../errors.js'
 import type { IssuerPolicy } from '../config/index.js'
 import type { KeySource } from '../keys/index.js'
@@ -50,6 +51,7 @@ const JOSE_CODES: Record<string, ErrorCode> = {
  * Throws GateError (ERR_TOKEN_*, ERR_ISSUER_UNKNOWN, ERR_KEY_UNKNOWN, ERR_KEYS_UNAVAILABLE).
  */
 export async function verifyToken(token: string, options: VerifyOptions): Promise<VerifiedToken> {
+  checkTokenShape(token)
   const issuer = options.issuers.get(unverifiedIssuer(token))
   if (!issuer) throw new GateError('ERR_ISSUER_UNKNOWN', 'token iss is not a trusted issuer')
 
@@ -108,8 +110,10 @@ function checkClaims(payload: Record<string, unknown>, now: number, tolerance: n
   if (typeof payload.sub !== 'string' || payload.sub === '') {
     throw new GateError('ERR_TOKEN_CLAIM', 'sub is missing or not a string')
   }
+  // Not yet valid rather than invalid: the same token passes once the clock catches up, so
+  // this refusal must not be remembered as a lasting one.
   if (payload.iat !== undefined && (payload.iat as number) > now / 1000 + tolerance) {
-    throw new GateError('ERR_TOKEN_CLAIM', 'iat is in the future')
+    throw new GateError('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future')
   }
   if (payload.jti !== undefined && typeof payload.jti !== 'string') {
     throw new GateError('ERR_TOKEN_CLAIM', 'jti is not a string')

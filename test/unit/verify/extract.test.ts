@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { extractToken } from '../../../src/verify/index.js'
+import { checkTokenShape, extractToken } from '../../../src/verify/index.js'
 import type { CredentialHeaders } from '../../../src/verify/index.js'
 
 const A = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl'
@@ -8,7 +8,7 @@ const B = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0.c2lnbmF0dXJl'
 
 function codeOf(headers: CredentialHeaders): string | undefined {
   try {
-    extractToken(headers, 'jwtgate')
+    checkTokenShape(extractToken(headers, 'jwtgate').token)
   } catch (err) {
     return (err as { code?: string }).code
   }
