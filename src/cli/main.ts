@@ -1,5 +1,6 @@
 import { ConfigError } from '../config/index.js'
 import { runKeys } from './keys.js'
+import { runDenylist, runRevoke } from './revoke.js'
 import { runServe } from './serve.js'
 import { runToken } from './token.js'
 import { UsageError } from './usage-error.js'
@@ -12,6 +13,11 @@ Commands:
   keys generate         create the signing keyring if there is none
   token --sub SUBJECT   mint a token from the gate's own issuer (service accounts)
         [--username U] [--email E] [--name N] [--groups a,b] [--ttl 15m] [--jti ID]
+  revoke --jti ID [--exp TIME]
+                        deny one token (TIME: ISO 8601, epoch seconds or now)
+  revoke --sub SUBJECT [--before TIME]
+                        deny every token of SUBJECT issued at or before TIME (default now)
+  denylist              list the live revocations
   help                  show this text
 
 Configuration comes from JWTGATE_* variables and the optional JWTGATE_CONFIG file;
@@ -28,6 +34,10 @@ export async function main(argv: string[]): Promise<void> {
         return await runKeys(rest, process.env)
       case 'token':
         return await runToken(rest, process.env)
+      case 'revoke':
+        return await runRevoke(rest, process.env)
+      case 'denylist':
+        return await runDenylist(process.env)
       case 'help':
       case '--help':
       case '-h':

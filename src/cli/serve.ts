@@ -20,7 +20,7 @@ export async function runServe(env: NodeJS.ProcessEnv): Promise<void> {
     {
       url,
       issuers: config.issuers.map((issuer) => ({ iss: issuer.issuer, keys: issuer.source })),
-      denylist: 'memory',
+      denylist: config.redisUrl ? 'redis' : 'memory',
       config_file: config.configFile,
     },
     'jwtgate listening',

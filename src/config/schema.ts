@@ -25,6 +25,10 @@ export const ALGORITHMS = [
   'EdDSA',
 ] as const
 
+const REDIS_URL =
+  'must be a redis://, rediss://, redis+sentinel://host:port,.../master or ' +
+  'redis+cluster://host:port,... URL'
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 function splitList(value: unknown): unknown {
@@ -185,8 +189,8 @@ export const settingsSchema = v.strictObject({
   ),
   redisUrl: v.optional(
     v.pipe(
-      text('must be a redis:// or rediss:// URL'),
-      v.check((s) => /^rediss?:\/\/./.test(s), 'must be a redis:// or rediss:// URL'),
+      text(REDIS_URL),
+      v.check((s) => /^(rediss?|redis\+sentinel|redis\+cluster):\/\/./.test(s), REDIS_URL),
     ),
   ),
   dataDir: v.optional(text(), './data'),
@@ -218,6 +222,7 @@ export const settingsSchema = v.strictObject({
     ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
   ),
   denylistMaxStale: v.optional(integer(0, 30 * 86400), 300),
+  maxTokenLifetime: v.optional(integer(60, 366 * 86400), 7 * 86400),
   verifyCacheSize: v.optional(integer(0, 10_000_000), 100_000),
   issuers: v.optional(v.array(issuerEntry, 'must be a list of issuer entries'), []),
   self: v.optional(selfIssuer),
@@ -250,6 +255,7 @@ export const ENV_NAMES = {
   publicUrl: 'JWTGATE_PUBLIC_URL',
   trustedProxies: 'JWTGATE_TRUSTED_PROXIES',
   denylistMaxStale: 'JWTGATE_DENYLIST_MAX_STALE',
+  maxTokenLifetime: 'JWTGATE_MAX_TOKEN_LIFETIME',
   verifyCacheSize: 'JWTGATE_VERIFY_CACHE_SIZE',
 } as const satisfies Partial<Record<keyof Settings, string>>
 
@@ -285,6 +291,7 @@ export const EXAMPLES: Record<string, string> = {
   publicUrl: 'https://auth.example.com',
   trustedProxies: '127.0.0.0/8,10.0.0.0/8',
   denylistMaxStale: '300',
+  maxTokenLifetime: '604800',
   verifyCacheSize: '100000',
   claims: 'claims: { groups: realm_access.roles }',
   user: 'preferred_username,sub',

@@ -1,2 +1,13 @@
-export type { Denylist, DenylistStatus, RevocationSubject } from './denylist.js'
+export { createDenylist, JOURNAL_FILE } from './create-denylist.js'
+export { subjectRevocation, tokenRevocation } from './denylist.js'
+export type {
+  Denylist,
+  DenylistStatus,
+  DenylistTimes,
+  Revocation,
+  RevocationActor,
+  RevocationSubject,
+} from './denylist.js'
 export { MemoryDenylist } from './memory.js'
+export { createRedisClient } from './redis-client.js'
+export { RedisDenylist } from './redis-store.js'

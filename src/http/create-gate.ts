@@ -1,6 +1,6 @@
 import { mapIdentity } from '../headers/index.js'
 import { LocalKeys, RemoteJWKS, isExposed, openKeyring } from '../keys/index.js'
-import { MemoryDenylist } from '../denylist/index.js'
+import { createDenylist } from '../denylist/index.js'
 import { addGauge } from '../obs/metrics.js'
 import { VerificationCache, verifyToken } from '../verify/index.js'
 import { createApp } from './create-app.js'
@@ -52,7 +52,11 @@ export async function createGate({
     clockTolerance: config.clockTolerance,
     onLookup: (result) => metrics.verifyCache.labels(result).inc(),
     compute: async (token) => {
-      const verified = await verifyToken(token, { issuers, clockTolerance: config.clockTolerance })
+      const verified = await verifyToken(token, {
+        issuers,
+        clockTolerance: config.clockTolerance,
+        maxTokenLifetime: config.maxTokenLifetime,
+      })
       const identity = mapIdentity(verified.payload, verified.issuer.policy, config.headerEncoding)
       if (identity.omittedGroups > 0) {
         log.warn(
@@ -67,7 +71,8 @@ export async function createGate({
     source.onRemoved((ids) => cache.evictKeys(source, ids))
   }
 
-  const denylist = options.denylist ?? new MemoryDenylist()
+  const denylist = options.denylist ?? createDenylist(config, logger)
+  await denylist.start()
   registerGauges(metrics, sources, cache, denylist)
 
   let draining = false
@@ -193,6 +198,13 @@ function registerGauges(
     'Live revocation entries in the local copy.',
     [],
     (set) => set({}, denylist.status(Date.now()).entries),
+  )
+  addGauge(
+    metrics,
+    'jwtgate_denylist_connected',
+    '1 while the shared denylist store (Redis) is reachable; always 1 in memory.',
+    [],
+    (set) => set({}, denylist.status(Date.now()).connected ? 1 : 0),
   )
   addGauge(
     metrics,

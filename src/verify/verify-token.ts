@@ -30,6 +30,8 @@ export interface VerifyOptions {
   issuers: ReadonlyMap<string, TrustedIssuer>
   /** Seconds of skew allowed on exp, nbf and iat. */
   clockTolerance: number
+  /** Longest accepted token lifetime (`exp - iat`), in seconds. */
+  maxTokenLifetime: number
   /** Clock in milliseconds; tests pass their own. */
   now?: () => number
 }
@@ -81,7 +83,7 @@ export async function verifyToken(token: string, options: VerifyOptions): Promis
   }
 
   const payload = result.payload as Record<string, unknown>
-  checkClaims(payload, now, options.clockTolerance)
+  checkClaims(payload, now, options)
   return {
     issuer,
     payload,
@@ -106,14 +108,24 @@ function unverifiedIssuer(token: string): string {
 }
 
 /** Claim rules jose leaves to the application (SPEC, Settled details: Claims). */
-function checkClaims(payload: Record<string, unknown>, now: number, tolerance: number): void {
+function checkClaims(payload: Record<string, unknown>, now: number, options: VerifyOptions): void {
+  const tolerance = options.clockTolerance
   if (typeof payload.sub !== 'string' || payload.sub === '') {
     throw new GateError('ERR_TOKEN_CLAIM', 'sub is missing or not a string')
   }
+
   // Not yet valid rather than invalid: the same token passes once the clock catches up, so
   // this refusal must not be remembered as a lasting one.
-  if (payload.iat !== undefined && (payload.iat as number) > now / 1000 + tolerance) {
+  const iat = payload.iat as number | undefined
+  if (iat !== undefined && iat > now / 1000 + tolerance) {
     throw new GateError('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future')
+  }
+
+  // Subject revocations are kept for the longest lifetime accepted; a longer-lived token
+  // could outlast the revocation that covers it.
+  const lifetime = (payload.exp as number) - (iat ?? now / 1000)
+  if (lifetime > options.maxTokenLifetime + tolerance) {
+    throw new GateError('ERR_TOKEN_CLAIM', 'token lives longer than JWTGATE_MAX_TOKEN_LIFETIME')
   }
   if (payload.jti !== undefined && typeof payload.jti !== 'string') {
     throw new GateError('ERR_TOKEN_CLAIM', 'jti is not a string')
