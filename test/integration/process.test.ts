@@ -64,6 +64,28 @@ describe('standalone process', () => {
   })
 })
 
+describe('revocation in standalone mode', () => {
+  it('reaches a running gate from the CLI through the data dir', async () => {
+    const gate = await startGate()
+    try {
+      const dir = { JWTGATE_DATA_DIR: gate.dataDir }
+      const minted = jwtgate(['token', '--sub', 'bob', '--jti', 'standalone-1'], dir)
+      const headers = { authorization: `Bearer ${minted.stdout.trim()}` }
+      expect((await fetch(`${gate.url}/auth`, { headers })).status).toBe(200)
+
+      expect(jwtgate(['revoke', '--jti', 'standalone-1'], dir).status).toBe(0)
+      await expect
+        .poll(async () => (await fetch(`${gate.url}/auth`, { headers })).status, { timeout: 2_000 })
+        .toBe(401)
+
+      const listed = jwtgate(['denylist'], dir)
+      expect(listed.stdout).toMatch(/^jti\tstandalone-1\tuntil /m)
+    } finally {
+      await gate.stop()
+    }
+  })
+})
+
 describe('process lifecycle', () => {
   it('drains and exits 0 within 5 seconds of SIGTERM', async () => {
     const gate = await startGate()
