@@ -3,14 +3,20 @@ import { runKeys } from './keys.js'
 import { runDenylist, runRevoke } from './revoke.js'
 import { runServe } from './serve.js'
 import { runToken } from './token.js'
+import { runUsers } from './users.js'
 import { UsageError } from './usage-error.js'
 
 const HELP = `Usage: jwtgate <command> [options]
 
 Commands:
   serve                 run the gate (default)
-  keys list             show the signing keys in the data dir
+  keys list             show the signing keys and their rotation states
   keys generate         create the signing keyring if there is none
+  keys rotate [--lead 65m]
+                        publish a new key now; it signs after the lead time
+  users add NAME [--email E] [--name N] [--groups a,b]
+                        add a user; the password is read from standard input
+  users passwd NAME | remove NAME | disable NAME | enable NAME | list
   token --sub SUBJECT   mint a token from the gate's own issuer (service accounts)
         [--username U] [--email E] [--name N] [--groups a,b] [--ttl 15m] [--jti ID]
   revoke --jti ID [--exp TIME]
@@ -34,6 +40,8 @@ export async function main(argv: string[]): Promise<void> {
         return await runKeys(rest, process.env)
       case 'token':
         return await runToken(rest, process.env)
+      case 'users':
+        return await runUsers(rest, process.env)
       case 'revoke':
         return await runRevoke(rest, process.env)
       case 'denylist':

@@ -10,4 +10,5 @@ export type {
 } from './denylist.js'
 export { MemoryDenylist } from './memory.js'
 export { createRedisClient } from './redis-client.js'
+export type { RedisClient } from './redis-client.js'
 export { RedisDenylist } from './redis-store.js'

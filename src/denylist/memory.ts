@@ -6,8 +6,6 @@ import {
   readSync,
   renameSync,
   statSync,
-  unwatchFile,
-  watchFile,
   writeFileSync,
 } from 'node:fs'
 import { dirname } from 'node:path'
@@ -43,7 +41,7 @@ export class MemoryDenylist implements Denylist {
   private readonly copy = new LocalCopy()
   private readonly sweeper: NodeJS.Timeout
   private offset = 0
-  private watching = false
+  private poller: NodeJS.Timeout | undefined
 
   constructor(private readonly options: MemoryDenylistOptions) {
     this.sweeper = setInterval(() => this.copy.sweep(Date.now()), 60_000)
@@ -57,11 +55,10 @@ export class MemoryDenylist implements Denylist {
     this.readJournal(journal)
     this.compact(journal)
 
-    // Polling rather than fs.watch: it also works on volumes that do not deliver inotify events.
-    watchFile(journal, { interval: this.options.pollMs ?? 500, persistent: false }, () =>
-      this.readJournal(journal),
-    )
-    this.watching = true
+    // Polling the size against what was read rather than fs.watch or fs.watchFile: it works on
+    // volumes without inotify, and an append that lands before the first poll is not missed.
+    this.poller = setInterval(() => this.readJournal(journal), this.options.pollMs ?? 500)
+    this.poller.unref()
   }
 
   isRevoked(token: RevocationSubject, now: number): boolean {
@@ -96,7 +93,7 @@ export class MemoryDenylist implements Denylist {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper)
-    if (this.watching && this.options.journal) unwatchFile(this.options.journal)
+    clearInterval(this.poller)
   }
 
   private record(entry: Revocation, by: RevocationActor): void {

@@ -1,7 +1,9 @@
 import { Hono } from 'hono'
 
 import { createAuthHandler } from './auth-handler.js'
+import { createIssuerRoutes } from './issuer-routes.js'
 import type { AuthDeps } from './auth-handler.js'
+import type { IssuerRouteDeps } from './issuer-routes.js'
 import type { DenylistStatus } from '../denylist/index.js'
 import type { KeySourceStatus } from '../keys/index.js'
 import type { HttpBindings } from '@hono/node-server'
@@ -15,9 +17,11 @@ export interface Readiness {
 
 export interface AppDeps extends AuthDeps {
   readiness: Readiness
+  /** The gate's own issuer; its routes are absent when it is off. */
+  issuer: IssuerRouteDeps | undefined
 }
 
-/** The gate's HTTP surface. Issuer and browser routes are added by their own modules. */
+/** The gate's HTTP surface: auth decisions, probes, metrics and, when on, the issuer. */
 export function createApp(deps: AppDeps): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>()
 
@@ -44,6 +48,8 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: HttpBindings }> {
     const registry = deps.metrics.registry
     return c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType })
   })
+
+  if (deps.issuer) app.route('/', createIssuerRoutes(deps.issuer))
 
   app.notFound((c) => c.json({ error: 'not_found' }, 404))
   app.onError((err, c) => {

@@ -1,13 +1,22 @@
+import { join } from 'node:path'
+
+import { createDenylist, createRedisClient } from '../denylist/index.js'
 import { mapIdentity } from '../headers/index.js'
-import { LocalKeys, RemoteJWKS, isExposed, openKeyring } from '../keys/index.js'
-import { createDenylist } from '../denylist/index.js'
+import { createHashLimiter, verifyPassword, verifyUnknownUser } from '../issuer/passwords.js'
+import { MemoryFailureLimiter, RedisFailureLimiter } from '../issuer/rate-limit.js'
+import { RedisRefreshStore } from '../issuer/redis-refresh-store.js'
+import { MemoryRefreshStore } from '../issuer/refresh-store.js'
+import { createTokenService } from '../issuer/token-service.js'
+import { USERS_FILE, UserStore } from '../issuer/users.js'
+import { OwnKeys, RemoteJWKS, scheduleFor } from '../keys/index.js'
 import { addGauge } from '../obs/metrics.js'
 import { VerificationCache, verifyToken } from '../verify/index.js'
 import { createApp } from './create-app.js'
 import { createTrustedProxies } from './forwarded.js'
+import type { IssuerRouteDeps } from './issuer-routes.js'
 import type { Config } from '../config/index.js'
 import type { Denylist } from '../denylist/index.js'
-import type { KeySource, KeyringFile } from '../keys/index.js'
+import type { KeySource } from '../keys/index.js'
 import type { Logger } from '../obs/logger.js'
 import type { Metrics } from '../obs/metrics.js'
 import type { TrustedIssuer } from '../verify/index.js'
@@ -24,7 +33,8 @@ export interface Gate {
   app: ReturnType<typeof createApp>
   cache: VerificationCache
   denylist: Denylist
-  keyring: KeyringFile | undefined
+  /** The gate's own keys, when its issuer is on. */
+  ownKeys: OwnKeys | undefined
   /** Resolves once every remote JWKS has had its first fetch, whatever the outcome. */
   firstFetch: Promise<void>
   startDraining(): void
@@ -43,8 +53,16 @@ export async function createGate({
   ...options
 }: GateOptions): Promise<Gate> {
   const log = logger.child({ module: 'gate' })
-  const keyring = config.selfIssuer === undefined ? undefined : await loadKeyring(config, log)
-  const issuers = await createIssuers(config, keyring, logger, metrics)
+  const ownKeys =
+    config.selfIssuer === undefined
+      ? undefined
+      : await OwnKeys.open({
+          issuer: config.selfIssuer,
+          dataDir: config.dataDir,
+          schedule: scheduleFor(config),
+          logger: logger.child({ module: 'keys' }),
+        })
+  const issuers = createIssuers(config, ownKeys, logger, metrics)
   const sources = [...issuers.values()].map((issuer) => issuer.keys)
 
   const cache = new VerificationCache({
@@ -75,12 +93,17 @@ export async function createGate({
   await denylist.start()
   registerGauges(metrics, sources, cache, denylist)
 
+  const trustedProxies = createTrustedProxies(config.trustedProxies)
+  const issuer =
+    ownKeys && createIssuer(config, ownKeys, { cache, denylist, logger, trustedProxies })
+
   let draining = false
   const app = createApp({
     cache,
     denylist,
+    issuer,
     cookieName: config.cookieName,
-    trustedProxies: createTrustedProxies(config.trustedProxies),
+    trustedProxies,
     logger: logger.child({ module: 'auth' }),
     metrics,
     readiness: {
@@ -105,52 +128,98 @@ export async function createGate({
     app,
     cache,
     denylist,
-    keyring,
+    ownKeys,
     firstFetch,
     startDraining: () => {
       draining = true
     },
     close: async () => {
       for (const source of sources) source.close()
+      await issuer?.close()
       await denylist.close()
     },
   }
 }
 
-async function loadKeyring(config: Config, log: Logger): Promise<KeyringFile> {
-  const { file, keyring, created } = await openKeyring(config.dataDir)
-  if (created) log.info({ file }, 'generated a new RS256 signing key')
-  else if (isExposed(file)) log.warn({ file }, 'key file is readable by other users; chmod 600 it')
-  return keyring
-}
-
-async function createIssuers(
+function createIssuers(
   config: Config,
-  keyring: KeyringFile | undefined,
+  ownKeys: OwnKeys | undefined,
   logger: Logger,
   metrics: Metrics,
-): Promise<Map<string, TrustedIssuer>> {
+): Map<string, TrustedIssuer> {
   const issuers = new Map<string, TrustedIssuer>()
   for (const policy of config.issuers) {
-    let keys: KeySource
-    if (policy.source === 'self' && keyring) {
-      keys = await LocalKeys.create(policy.issuer, keyring)
-    } else {
-      keys = new RemoteJWKS({
-        issuer: policy.issuer,
-        urls: policy.jwksUrls,
-        algorithms: policy.algorithms,
-        maxAge: config.jwksMaxAge,
-        cooldown: config.jwksCooldown,
-        maxStale: config.jwksMaxStale,
-        timeout: config.jwksTimeout,
-        logger: logger.child({ module: 'keys' }),
-        onFetch: (outcome) => metrics.jwksFetches.labels(policy.issuer, outcome).inc(),
-      })
-    }
+    const keys: KeySource =
+      policy.source === 'self' && ownKeys
+        ? ownKeys
+        : new RemoteJWKS({
+            issuer: policy.issuer,
+            urls: policy.jwksUrls,
+            algorithms: policy.algorithms,
+            maxAge: config.jwksMaxAge,
+            cooldown: config.jwksCooldown,
+            maxStale: config.jwksMaxStale,
+            timeout: config.jwksTimeout,
+            logger: logger.child({ module: 'keys' }),
+            onFetch: (outcome) => metrics.jwksFetches.labels(policy.issuer, outcome).inc(),
+          })
     issuers.set(policy.issuer, { policy, keys })
   }
   return issuers
+}
+
+interface IssuerParts {
+  cache: VerificationCache
+  denylist: Denylist
+  logger: Logger
+  trustedProxies: IssuerRouteDeps['trustedProxies']
+}
+
+/** The gate's own issuer: users, refresh tokens, failure limits and the token service. */
+function createIssuer(
+  config: Config,
+  ownKeys: OwnKeys,
+  { cache, denylist, logger, trustedProxies }: IssuerParts,
+): IssuerRouteDeps & { close(): Promise<void> } {
+  const audit = logger.child({ module: 'issuer' })
+  const users = UserStore.open(join(config.dataDir, USERS_FILE), audit)
+  const redis = config.redisUrl
+  const refresh = redis ? new RedisRefreshStore(createRedisClient(redis)) : new MemoryRefreshStore()
+  const failures = redis
+    ? new RedisFailureLimiter(createRedisClient(redis))
+    : new MemoryFailureLimiter()
+
+  const tokens = createTokenService({
+    issuer: ownKeys.issuer,
+    audience: config.audience[0] ?? 'grafana',
+    accessTtl: config.accessTtl,
+    refreshTtl: config.refreshTtl,
+    sessionMaxAge: config.sessionMaxAge,
+    signer: () => ownKeys.signer(),
+    users,
+    refresh,
+    failures,
+    denylist,
+    hashes: createHashLimiter(),
+    passwords: { verify: verifyPassword, verifyUnknownUser },
+    verifyAccess: async (token) => {
+      const key = VerificationCache.keyOf(token)
+      return (cache.lookup(key) ?? (await cache.verify(key, token))).token
+    },
+    audit,
+  })
+  return {
+    issuer: ownKeys.issuer,
+    publicUrl: config.publicUrl,
+    tokens,
+    keys: ownKeys,
+    trustedProxies,
+    logger: audit,
+    close: async () => {
+      users.close()
+      await Promise.all([refresh.close(), failures.close()])
+    },
+  }
 }
 
 function registerGauges(

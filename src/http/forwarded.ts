@@ -1,4 +1,4 @@
-import { BlockList, isIPv4 } from 'node:net'
+import { BlockList, isIP, isIPv4 } from 'node:net'
 
 import type { IncomingMessage } from 'node:http'
 
@@ -24,10 +24,7 @@ export function createTrustedProxies(cidrs: readonly string[]): BlockList {
 
 /** Whether the connection's peer is a trusted proxy. IPv4-mapped IPv6 peers count as IPv4. */
 export function isTrustedPeer(trusted: BlockList, incoming: IncomingMessage): boolean {
-  let address = incoming.socket.remoteAddress
-  if (!address) return false
-  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) address = address.slice(7)
-  return trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6')
+  return isTrustedAddress(trusted, normalise(incoming.socket.remoteAddress ?? ''))
 }
 
 function single(value: string | string[] | undefined): string | undefined {
@@ -63,4 +60,31 @@ export function originalRequest(incoming: IncomingMessage, trusted: boolean): Or
     host: first(h['x-forwarded-host']) ?? own.host,
     uri: single(h['x-forwarded-uri']) ?? single(h['x-original-uri']) ?? own.uri,
   }
+}
+
+/**
+ * The client's address: the peer itself, or, behind trusted proxies, the right-most
+ * `X-Forwarded-For` entry that is not one of them (entries further left are client-supplied).
+ */
+export function clientAddress(incoming: IncomingMessage, trusted: BlockList): string {
+  const peer = normalise(incoming.socket.remoteAddress ?? '')
+  if (!isTrustedAddress(trusted, peer)) return peer
+
+  const header = single(incoming.headers['x-forwarded-for'])
+  const hops = header ? header.split(',').map((hop) => normalise(hop.trim())) : []
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!
+    if (isIP(hop) === 0) break
+    if (!isTrustedAddress(trusted, hop)) return hop
+  }
+  return single(incoming.headers['x-real-ip']) ?? hops[0] ?? peer
+}
+
+function normalise(address: string): string {
+  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
+}
+
+function isTrustedAddress(trusted: BlockList, address: string): boolean {
+  const family = isIP(address)
+  return family !== 0 && trusted.check(address, family === 4 ? 'ipv4' : 'ipv6')
 }

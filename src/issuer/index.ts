@@ -1,2 +1,2 @@
 export { mintToken } from './mint.js'
-export type { MintOptions } from './mint.js'
+export type { MintOptions, Signer } from './mint.js'

@@ -2,8 +2,14 @@ import { SignJWT } from 'jose'
 
 import { randomUUID } from 'node:crypto'
 
-import { importSigningKey } from '../keys/index.js'
 import type { StoredKey } from '../keys/index.js'
+import type { CryptoKey } from 'jose'
+
+/** A signing key ready for use: its stored description and imported private half. */
+export interface Signer {
+  key: StoredKey
+  privateKey: CryptoKey
+}
 
 export interface MintOptions {
   issuer: string
@@ -19,13 +25,13 @@ export interface MintOptions {
 }
 
 /** Signs an access token with one of the gate's own keys; `kid` always names the key. */
-export async function mintToken(key: StoredKey, options: MintOptions): Promise<string> {
+export async function mintToken(signer: Signer, options: MintOptions): Promise<string> {
   const iat = options.issuedAt ?? Math.floor(Date.now() / 1000)
   const claims = Object.fromEntries(
     Object.entries(options.claims ?? {}).filter(([, value]) => value !== undefined),
   )
   return new SignJWT(claims)
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .setProtectedHeader({ alg: signer.key.alg, kid: signer.key.kid, typ: 'JWT' })
     .setIssuer(options.issuer)
     .setAudience(options.audience)
     .setSubject(options.subject)
@@ -33,5 +39,5 @@ export async function mintToken(key: StoredKey, options: MintOptions): Promise<s
     .setNotBefore(iat)
     .setExpirationTime(iat + options.ttlSeconds)
     .setJti(options.jti ?? randomUUID())
-    .sign(await importSigningKey(key))
+    .sign(signer.privateKey)
 }

@@ -14,14 +14,12 @@ import { join } from 'node:path'
 
 import type { CryptoKey, JWK } from 'jose'
 
-/** Lifecycle of one signing key: published before it signs, published until its tokens expire. */
-export type KeyState = 'next' | 'active' | 'retiring' | 'retired'
-
 export interface StoredKey {
   kid: string
   alg: 'RS256'
-  state: KeyState
   createdAt: string
+  /** When it starts signing; until then it is only published, so caches learn it first. */
+  activatesAt: string
   /** Private JWK; the file holding it is mode 0600 and it never leaves this module's callers. */
   privateJwk: JWK
 }
@@ -40,12 +38,18 @@ export interface OpenedKeyring {
 /** File name of the keyring inside the data dir. */
 export const KEYRING_FILE = 'keys.json'
 
-/** Creates one RS256 key pair with its thumbprint as `kid`. */
-export async function generateSigningKey(state: KeyState): Promise<StoredKey> {
+/** Creates one RS256 key pair with its thumbprint as `kid`, signing from `activatesAt`. */
+export async function generateSigningKey(activatesAt: Date, now = new Date()): Promise<StoredKey> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 })
   const privateJwk = await exportJWK(privateKey)
   const kid = await calculateJwkThumbprint(privateJwk)
-  return { kid, alg: 'RS256', state, createdAt: new Date().toISOString(), privateJwk }
+  return {
+    kid,
+    alg: 'RS256',
+    createdAt: now.toISOString(),
+    activatesAt: activatesAt.toISOString(),
+    privateJwk,
+  }
 }
 
 /**
@@ -59,7 +63,7 @@ export async function openKeyring(dataDir: string): Promise<OpenedKeyring> {
   if (existing) return { file, keyring: existing, created: false }
 
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-  const keyring: KeyringFile = { version: 1, keys: [await generateSigningKey('active')] }
+  const keyring: KeyringFile = { version: 1, keys: [await generateSigningKey(new Date())] }
   const temporary = `${file}.${process.pid}.tmp`
   writeFileSync(temporary, JSON.stringify(keyring, null, 2), { mode: 0o600 })
   try {
@@ -94,7 +98,8 @@ export function readKeyring(file: string): KeyringFile | undefined {
     throw err
   }
   const parsed = JSON.parse(text) as KeyringFile
-  if (parsed?.version !== 1 || !Array.isArray(parsed.keys) || parsed.keys.length === 0) {
+  const valid = parsed?.version === 1 && Array.isArray(parsed.keys) && parsed.keys.length > 0
+  if (!valid || !parsed.keys.every((key) => key.kid && key.activatesAt && key.privateJwk?.d)) {
     throw new Error(`${file} is not a jwtgate keyring`)
   }
   return parsed
@@ -105,28 +110,12 @@ export function isExposed(file: string): boolean {
   return (statSync(file).mode & 0o077) !== 0
 }
 
-/** The key that signs new tokens. */
-export function activeKey(keyring: KeyringFile): StoredKey {
-  const key = keyring.keys.find((k) => k.state === 'active')
-  if (!key) throw new Error('keyring has no active key')
-  return key
-}
-
 /** Imports a stored key for signing. */
 export async function importSigningKey(key: StoredKey): Promise<CryptoKey> {
   return (await importJWK(key.privateJwk, key.alg)) as CryptoKey
 }
 
-/** Public JWKs of every key that verifiers should know: all but retired ones. */
-export function publishedJWKs(keyring: KeyringFile): JWK[] {
-  return keyring.keys
-    .filter((key) => key.state !== 'retired')
-    .map(({ kid, alg, privateJwk }) => ({
-      kty: privateJwk.kty,
-      n: privateJwk.n,
-      e: privateJwk.e,
-      kid,
-      alg,
-      use: 'sig',
-    }))
+/** The public JWK of a stored key, as published. */
+export function publicJWK({ kid, alg, privateJwk }: StoredKey): JWK {
+  return { kty: privateJwk.kty, n: privateJwk.n, e: privateJwk.e, kid, alg, use: 'sig' }
 }
