@@ -9,6 +9,6 @@ export type {
   RevocationSubject,
 } from './denylist.js'
 export { MemoryDenylist } from './memory.js'
-export { createRedisClient } from './redis-client.js'
+export { createRedisClient, ensureConnected } from './redis-client.js'
 export type { RedisClient } from './redis-client.js'
 export { RedisDenylist } from './redis-store.js'

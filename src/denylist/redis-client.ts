@@ -64,6 +64,26 @@ export function createRedisClient(url: string): RedisClient {
   return new Redis(url, COMMON)
 }
 
+/**
+ * Resolves once the client can take commands, connecting it on first use. Commands fail fast
+ * while Redis is away (no offline queue), so callers wait here only for the first connection.
+ */
+export async function ensureConnected(client: RedisClient, timeoutMs = 2_000): Promise<void> {
+  if (client.status === 'ready') return
+  if (client.status === 'wait') client.connect().catch(() => undefined)
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady)
+      reject(new Error('Redis is not reachable'))
+    }, timeoutMs)
+    const onReady = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    client.once('ready', onReady)
+  })
+}
+
 /** A second connection with the same settings, for blocking reads. */
 export function duplicateClient(client: RedisClient): RedisClient {
   return client instanceof Cluster ? client.duplicate() : client.duplicate()

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import { LocalCopy } from './local-copy.js'
 import { describe } from './memory.js'
-import { dataNodes, duplicateClient } from './redis-client.js'
+import { dataNodes, duplicateClient, ensureConnected } from './redis-client.js'
 import { subjectRevocation, tokenRevocation } from './denylist.js'
 import type { Logger } from '../obs/logger.js'
 import type { RedisClient } from './redis-client.js'
@@ -90,7 +90,7 @@ export class RedisDenylist implements Denylist {
   /** Connects and loads; a Redis that is down leaves the gate not ready, retrying meanwhile. */
   async start(): Promise<void> {
     const { client } = this.options
-    await Promise.allSettled([client.connect(), this.reader.connect()])
+    await Promise.allSettled([ensureConnected(client), ensureConnected(this.reader)])
     await this.resync()
     void this.follow()
 
@@ -151,7 +151,7 @@ export class RedisDenylist implements Denylist {
     const key = `${PREFIX}:e:${entry.kind}:${entry.id}`
 
     // The CLI records without start(): connect on first use.
-    if (this.options.client.status === 'wait') await this.options.client.connect()
+    await ensureConnected(this.options.client)
     const stored = (await this.options.client.eval(
       RECORD,
       2,

@@ -1,3 +1,4 @@
+import { ensureConnected } from '../denylist/index.js'
 import type { RedisClient } from '../denylist/index.js'
 
 /** At most `max` failures per `windowSeconds`, counted from the first failure in the window. */
@@ -92,8 +93,8 @@ export class RedisFailureLimiter implements FailureLimiter {
     await this.client.quit().catch(() => this.client.disconnect())
   }
 
-  private async connected(): Promise<void> {
-    if (this.client.status === 'wait') await this.client.connect()
+  private connected(): Promise<void> {
+    return ensureConnected(this.client)
   }
 }
 

@@ -1,3 +1,4 @@
+import { ensureConnected } from '../denylist/index.js'
 import type { RedisClient } from '../denylist/index.js'
 import type { ConsumeResult, RefreshRecord, RefreshStore } from './refresh-store.js'
 
@@ -100,8 +101,8 @@ export class RedisRefreshStore implements RefreshStore {
     await this.client.quit().catch(() => this.client.disconnect())
   }
 
-  private async connected(): Promise<void> {
-    if (this.client.status === 'wait') await this.client.connect()
+  private connected(): Promise<void> {
+    return ensureConnected(this.client)
   }
 }
 
