@@ -27,7 +27,13 @@ export async function runServe(env: NodeJS.ProcessEnv): Promise<void> {
   )
   if (config.selfIssuer !== undefined) {
     console.error(`jwtgate: listening on ${url}; standalone issuer ${config.selfIssuer}`)
-    console.error('jwtgate: mint a first token with: npx jwtgate token --sub alice --groups admins')
+    console.error('jwtgate: create the first user (password on standard input):')
+    console.error(
+      "jwtgate:   echo 'a long passphrase' | npx jwtgate users add alice --groups admins",
+    )
+    console.error('jwtgate: or mint a service token: npx jwtgate token --sub ci-bot')
+  } else {
+    console.error(`jwtgate: listening on ${url}`)
   }
 
   let stopping = false
