@@ -58,6 +58,18 @@ function integer(min: number, max: number) {
   )
 }
 
+function toBoolean(value: unknown): unknown {
+  if (typeof value !== 'string') return value
+  const word = value.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(word)) return true
+  if (['false', '0', 'no', 'off'].includes(word)) return false
+  return value
+}
+
+function boolean() {
+  return v.pipe(v.unknown(), v.transform(toBoolean), v.boolean('must be true or false'))
+}
+
 function text(what = 'must be a non-empty string') {
   return v.pipe(v.string(what), v.trim(), v.nonEmpty(what))
 }
@@ -167,7 +179,7 @@ const issuerEntry = v.strictObject({
 })
 
 const selfIssuer = v.strictObject({
-  enabled: v.optional(v.boolean('must be true or false'), true),
+  enabled: v.optional(boolean(), true),
   issuer: v.optional(httpUrl()),
 })
 
@@ -211,7 +223,19 @@ export const settingsSchema = v.strictObject({
     ),
     'jwtgate',
   ),
-  redirectHosts: v.optional(stringList('must be a list of host names'), []),
+  cookieSecure: v.optional(boolean(), true),
+  cookieDomain: v.optional(
+    v.pipe(
+      text(),
+      v.regex(/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, 'must be a domain such as example.com'),
+    ),
+  ),
+  redirectHosts: v.optional(
+    stringList('must be a list of host names, or *.domain for its subdomains', (host) =>
+      /^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/.test(host),
+    ),
+    [],
+  ),
   headerEncoding: v.optional(
     v.picklist(['quoted-printable', 'none'], 'must be quoted-printable or none'),
     'quoted-printable',
@@ -223,7 +247,7 @@ export const settingsSchema = v.strictObject({
   ),
   denylistMaxStale: v.optional(integer(0, 30 * 86400), 300),
   maxTokenLifetime: v.optional(integer(60, 366 * 86400), 7 * 86400),
-  accessTtl: v.optional(integer(60, 86400), 900),
+  accessTtl: v.optional(integer(5, 86400), 900),
   refreshTtl: v.optional(integer(60, 90 * 86400), 86400),
   sessionMaxAge: v.optional(integer(300, 366 * 86400), 7 * 86400),
   verifyCacheSize: v.optional(integer(0, 10_000_000), 100_000),
@@ -253,6 +277,8 @@ export const ENV_NAMES = {
   roleMap: 'JWTGATE_ROLE_MAP',
   defaultRole: 'JWTGATE_DEFAULT_ROLE',
   cookieName: 'JWTGATE_COOKIE_NAME',
+  cookieSecure: 'JWTGATE_COOKIE_SECURE',
+  cookieDomain: 'JWTGATE_COOKIE_DOMAIN',
   redirectHosts: 'JWTGATE_REDIRECT_HOSTS',
   headerEncoding: 'JWTGATE_HEADER_ENCODING',
   publicUrl: 'JWTGATE_PUBLIC_URL',
@@ -292,6 +318,8 @@ export const EXAMPLES: Record<string, string> = {
   roleMap: 'grafana-admins:Admin,grafana-editors:Editor',
   defaultRole: 'Viewer',
   cookieName: 'jwtgate',
+  cookieSecure: 'true',
+  cookieDomain: 'example.com',
   redirectHosts: 'grafana.example.com,dashboards.example.com',
   headerEncoding: 'quoted-printable',
   publicUrl: 'https://auth.example.com',

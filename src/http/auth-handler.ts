@@ -1,25 +1,26 @@
 import { performance } from 'node:perf_hooks'
 
-import { ERRORS, GateError } from '../errors.js'
-import { IDENTITY_HEADERS } from '../headers/index.js'
+import { GateError } from '../errors.js'
 import {
   VerificationCache,
   checkPolicy,
   extractToken,
   parseLocationPolicy,
 } from '../verify/index.js'
-import { isTrustedPeer, originalRequest } from './forwarded.js'
+import { allow, deny, logDecision } from './auth-answers.js'
+import { isPageNavigation, loginUrl, renewSession } from './browser-session.js'
 import type { Denylist } from '../denylist/index.js'
 import type { Logger } from '../obs/logger.js'
 import type { Metrics } from '../obs/metrics.js'
-import type { Identity } from '../headers/index.js'
-import type { Verification } from '../verify/index.js'
+import type { ExtractedToken, Verification } from '../verify/index.js'
+import type { AnswerContext, AuthEndpoint } from './auth-answers.js'
+import type { BrowserSession } from './browser-session.js'
 import type { Context } from 'hono'
 import type { HttpBindings } from '@hono/node-server'
 import type { IncomingMessage } from 'node:http'
 import type { BlockList } from 'node:net'
 
-export type AuthEndpoint = 'auth' | 'forward-auth'
+export type { AuthEndpoint } from './auth-answers.js'
 
 export interface AuthDeps {
   cache: VerificationCache
@@ -28,13 +29,12 @@ export interface AuthDeps {
   trustedProxies: BlockList
   logger: Logger
   metrics: Metrics
+  /** The gate's own sign-in; without it there are no login redirects or renewals. */
+  session: BrowserSession | undefined
   now?: () => number
 }
 
 type GateContext = Context<{ Bindings: HttpBindings }>
-
-/** The header value a 401 carries when no token was presented (RFC 6750 §3.1). */
-const CHALLENGE = 'Bearer realm="jwtgate"'
 
 /**
  * The decision pipeline behind `/auth` and `/forward-auth`: extract the token, verify it (or
@@ -42,12 +42,18 @@ const CHALLENGE = 'Bearer realm="jwtgate"'
  * empty, fixed-length body: nginx cannot keep its upstream connection after a chunked one.
  */
 export function createAuthHandler(endpoint: AuthEndpoint, deps: AuthDeps) {
-  const { cache, denylist, metrics } = deps
+  const { cache, denylist, metrics, session, trustedProxies } = deps
   const now = deps.now ?? Date.now
+  const ctx: AnswerContext = { endpoint, logger: deps.logger, metrics, trustedProxies }
   const allowed = metrics.decisions.labels(endpoint, 'OK')
   const duration = metrics.duration.labels(endpoint)
 
-  const decide = (incoming: IncomingMessage, verification: Verification, started: number) => {
+  const decide = (
+    incoming: IncomingMessage,
+    verification: Verification,
+    started: number,
+    setCookie?: string,
+  ) => {
     try {
       const at = now()
       if (!denylist.fresh(at)) {
@@ -58,59 +64,113 @@ export function createAuthHandler(endpoint: AuthEndpoint, deps: AuthDeps) {
       }
       checkPolicy(parseLocationPolicy(incoming.url ?? ''), verification.identity)
     } catch (err) {
-      return deny(incoming, endpoint, deps, toGateError(err), verification, started)
+      return refuse(incoming, toGateError(err), verification, started)
     }
 
     const elapsed = (performance.now() - started) / 1000
     allowed.inc()
     duration.observe(elapsed)
     if (deps.logger.isLevelEnabled('debug')) {
-      logDecision(deps, endpoint, incoming, undefined, verification, elapsed)
+      logDecision(ctx, incoming, undefined, verification, elapsed)
     }
-    return allow(verification.identity.values)
+    return allow(verification.identity.values, setCookie)
   }
+
+  /** A 401 to a browser loading a page becomes the way to the login page. */
+  const refuse = (
+    incoming: IncomingMessage,
+    err: GateError,
+    verification: Verification | undefined,
+    started: number,
+  ) => {
+    if (!session || err.status !== 401 || !isPageNavigation(incoming, trustedProxies)) {
+      return deny(ctx, incoming, err, verification, started)
+    }
+    const location = loginUrl(session, incoming, trustedProxies)
+
+    // nginx's auth_request accepts only 2xx, 401 and 403, so /auth names the login page in a
+    // header its error_page can read; forward-auth proxies pass a 302 on to the browser.
+    return endpoint === 'forward-auth'
+      ? deny(ctx, incoming, err, verification, started, {
+          status: 302,
+          headers: { Location: location },
+        })
+      : deny(ctx, incoming, err, verification, started, {
+          headers: { 'X-Jwtgate-Login': location },
+        })
+  }
+
+  /** Renews the session on the way, or falls back to the answer the old token earned. */
+  const renew = async (
+    incoming: IncomingMessage,
+    refresh: string,
+    started: number,
+    fallback: () => Response,
+  ) => {
+    const renewed = await renewSession(session!, refresh, incoming, trustedProxies)
+    if (!renewed) return fallback()
+    const key = VerificationCache.keyOf(renewed.access)
+    try {
+      const verification = cache.lookup(key) ?? (await cache.verify(key, renewed.access))
+      return decide(incoming, verification, started, renewed.setCookie)
+    } catch (err) {
+      return refuse(incoming, toGateError(err), undefined, started)
+    }
+  }
+
+  const nearExpiry = (extracted: ExtractedToken, verification: Verification) =>
+    session !== undefined &&
+    extracted.refresh !== undefined &&
+    verification.token.exp - now() / 1000 < session.renewBelow
+
+  const expiredWithRefresh = (extracted: ExtractedToken | undefined, err: GateError) =>
+    session !== undefined && extracted?.refresh !== undefined && err.code === 'ERR_TOKEN_EXPIRED'
+
+  const verified = (
+    incoming: IncomingMessage,
+    extracted: ExtractedToken,
+    verification: Verification,
+    started: number,
+  ) =>
+    nearExpiry(extracted, verification)
+      ? renew(incoming, extracted.refresh!, started, () => decide(incoming, verification, started))
+      : decide(incoming, verification, started)
+
+  const failed = (
+    incoming: IncomingMessage,
+    extracted: ExtractedToken | undefined,
+    err: GateError,
+    started: number,
+  ) =>
+    expiredWithRefresh(extracted, err)
+      ? renew(incoming, extracted!.refresh!, started, () =>
+          refuse(incoming, err, undefined, started),
+        )
+      : refuse(incoming, err, undefined, started)
 
   // A cached token is answered synchronously, which lets node-server write the response
   // without a promise round; only a first sight of a token waits for verification.
   return (c: GateContext): Response | Promise<Response> => {
     const started = performance.now()
     const incoming = c.env.incoming
+    let extracted: ExtractedToken | undefined
     let key: string
-    let token: string
     let verification: Verification | undefined
     try {
-      token = extractToken(credentials(incoming), deps.cookieName).token
-      key = VerificationCache.keyOf(token)
+      extracted = extractToken(credentials(incoming), deps.cookieName)
+      key = VerificationCache.keyOf(extracted.token)
       verification = cache.lookup(key)
     } catch (err) {
-      return deny(incoming, endpoint, deps, toGateError(err), undefined, started)
+      return failed(incoming, extracted, toGateError(err), started)
     }
-    if (verification) return decide(incoming, verification, started)
+    if (verification) return verified(incoming, extracted, verification, started)
 
-    return cache.verify(key, token).then(
-      (verified) => decide(incoming, verified, started),
-      (err: unknown) => deny(incoming, endpoint, deps, toGateError(err), undefined, started),
+    const found = extracted
+    return cache.verify(key, found.token).then(
+      (fresh) => verified(incoming, found, fresh, started),
+      (err: unknown) => failed(incoming, found, toGateError(err), started),
     )
   }
-}
-
-/**
- * A 200 with the five identity headers. The headers go as a plain object: node-server then
- * writes them straight to the socket instead of building a Fetch `Headers` per answer.
- */
-function allow(values: Identity['values']): Response {
-  return new Response(null, {
-    status: 200,
-    headers: {
-      [IDENTITY_HEADERS[0]]: values[0],
-      [IDENTITY_HEADERS[1]]: values[1],
-      [IDENTITY_HEADERS[2]]: values[2],
-      [IDENTITY_HEADERS[3]]: values[3],
-      [IDENTITY_HEADERS[4]]: values[4],
-      'Cache-Control': 'no-store',
-      'Content-Length': '0',
-    },
-  })
 }
 
 function credentials(incoming: IncomingMessage) {
@@ -130,66 +190,4 @@ function credentials(incoming: IncomingMessage) {
 function toGateError(err: unknown): GateError {
   if (err instanceof GateError) return err
   return new GateError('ERR_INTERNAL', 'unexpected error', { cause: err })
-}
-
-function deny(
-  incoming: IncomingMessage,
-  endpoint: AuthEndpoint,
-  deps: AuthDeps,
-  err: GateError,
-  verification: Verification | undefined,
-  started: number,
-): Response {
-  const elapsed = (performance.now() - started) / 1000
-  deps.metrics.decisions.labels(endpoint, err.code).inc()
-  deps.metrics.duration.labels(endpoint).observe(elapsed)
-  logDecision(deps, endpoint, incoming, err, verification, elapsed)
-
-  const { status, bearer } = ERRORS[err.code]
-  const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'Content-Length': '0' }
-  if (status === 401 || status === 403) {
-    headers['WWW-Authenticate'] = bearer ? `${CHALLENGE}, error="${bearer}"` : CHALLENGE
-  } else {
-    headers['Retry-After'] = '5'
-  }
-  return new Response(null, { status, headers })
-}
-
-let requestCounter = 0
-
-/** A process-local id for requests whose proxy sent no `X-Request-Id`. */
-function nextRequestId(): string {
-  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER
-  return `${process.pid}-${requestCounter}`
-}
-
-/** One record per decision: refusals at info, allows at debug. Never the token. */
-function logDecision(
-  deps: AuthDeps,
-  endpoint: AuthEndpoint,
-  incoming: IncomingMessage,
-  err: GateError | undefined,
-  verification: Verification | undefined,
-  elapsed: number,
-): void {
-  const original = originalRequest(incoming, isTrustedPeer(deps.trustedProxies, incoming))
-  const query = original.uri.indexOf('?')
-  const token = verification?.token
-  const record = {
-    req_id: incoming.headers['x-request-id'] ?? nextRequestId(),
-    endpoint,
-    method: original.method,
-    host: original.host,
-    path: query < 0 ? original.uri : original.uri.slice(0, query),
-    granted: err === undefined,
-    code: err?.code ?? 'OK',
-    iss: token?.issuer.policy.issuer,
-    sub: token?.sub,
-    kid: token?.keyId,
-    alg: token?.alg,
-    duration_ms: Math.round(elapsed * 1e6) / 1000,
-  }
-  if (!err) deps.logger.debug(record, 'allowed')
-  else if (err.code === 'ERR_INTERNAL') deps.logger.error({ ...record, err: err.cause }, 'failed')
-  else deps.logger.info({ ...record, reason: err.message }, 'refused')
 }

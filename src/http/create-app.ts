@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 
 import { createAuthHandler } from './auth-handler.js'
+import { createBrowserRoutes } from './browser-routes.js'
 import { createIssuerRoutes } from './issuer-routes.js'
 import type { AuthDeps } from './auth-handler.js'
 import type { IssuerRouteDeps } from './issuer-routes.js'
@@ -17,8 +18,10 @@ export interface Readiness {
 
 export interface AppDeps extends AuthDeps {
   readiness: Readiness
-  /** The gate's own issuer; its routes are absent when it is off. */
+  /** The gate's own issuer; its routes and the sign-in pages are absent when it is off. */
   issuer: IssuerRouteDeps | undefined
+  /** JWTGATE_REDIRECT_HOSTS, for the sign-in page's `rd`. */
+  redirectHosts: readonly string[]
 }
 
 /** The gate's HTTP surface: auth decisions, probes, metrics and, when on, the issuer. */
@@ -50,6 +53,10 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: HttpBindings }> {
   })
 
   if (deps.issuer) app.route('/', createIssuerRoutes(deps.issuer))
+  if (deps.session) {
+    const { session, redirectHosts, trustedProxies, logger } = deps
+    app.route('/', createBrowserRoutes({ session, redirectHosts, trustedProxies, logger }))
+  }
 
   app.notFound((c) => c.json({ error: 'not_found' }, 404))
   app.onError((err, c) => {

@@ -96,12 +96,27 @@ export async function createGate({
   const trustedProxies = createTrustedProxies(config.trustedProxies)
   const issuer =
     ownKeys && createIssuer(config, ownKeys, { cache, denylist, logger, trustedProxies })
+  const session = issuer && {
+    publicUrl: config.publicUrl,
+    tokens: issuer.tokens,
+    cookie: {
+      name: config.cookieName,
+      secure: config.cookieSecure,
+      domain: config.cookieDomain,
+      maxAge: config.refreshTtl,
+    },
+    // Renewing in the last third of a token's life keeps an active tab signed in without
+    // renewing on every request.
+    renewBelow: Math.floor(config.accessTtl / 3),
+  }
 
   let draining = false
   const app = createApp({
     cache,
     denylist,
     issuer,
+    session,
+    redirectHosts: config.redirectHosts,
     cookieName: config.cookieName,
     trustedProxies,
     logger: logger.child({ module: 'auth' }),

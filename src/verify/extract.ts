@@ -9,6 +9,8 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 export interface ExtractedToken {
   token: string
   source: 'bearer' | 'cookie'
+  /** The refresh token the session cookie carries after `~`, for a sliding session. */
+  refresh?: string | undefined
 }
 
 /** The request headers extraction reads, as Node parsed them. */
@@ -33,7 +35,11 @@ export function extractToken(headers: CredentialHeaders, cookieName: string): Ex
     throw new GateError('ERR_TOKEN_AMBIGUOUS', 'more than one Authorization header')
   }
   const bearer = headers.authorization ? bearerToken(headers.authorization) : undefined
-  const cookie = headers.cookie ? cookieToken(headers.cookie, cookieName) : undefined
+  const session = headers.cookie ? cookieToken(headers.cookie, cookieName) : undefined
+
+  // The session cookie is `<access token>~<refresh token>` when the gate's own sign-in set it.
+  const tilde = session?.indexOf('~') ?? -1
+  const cookie = tilde < 0 ? session : session!.slice(0, tilde)
 
   if (bearer !== undefined && cookie !== undefined && bearer !== cookie) {
     // A broken bearer token is reported as such rather than as a conflict.
@@ -46,7 +52,12 @@ export function extractToken(headers: CredentialHeaders, cookieName: string): Ex
   if (found.length > MAX_TOKEN_BYTES) {
     throw new GateError('ERR_TOKEN_TOO_LARGE', `token longer than ${MAX_TOKEN_BYTES} bytes`)
   }
-  return { token: found, source: bearer !== undefined ? 'bearer' : 'cookie' }
+  if (bearer !== undefined) return { token: found, source: 'bearer' }
+  return {
+    token: found,
+    source: 'cookie',
+    refresh: tilde < 0 ? undefined : session!.slice(tilde + 1),
+  }
 }
 
 /** Throws ERR_TOKEN_MALFORMED unless the token is a compact JWS (a JWE has five parts). */
