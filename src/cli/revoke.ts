@@ -26,7 +26,7 @@ export async function runRevoke(args: string[], env: NodeJS.ProcessEnv): Promise
     throw new UsageError('revoke needs exactly one of --jti ID or --sub SUBJECT')
   }
 
-  const denylist = createDenylist(config, createLogger(config.logLevel, stderr()))
+  const denylist = await createDenylist(config, createLogger(config.logLevel, stderr()))
   const by = { actor: `cli:${userInfo().username}` }
   const now = Math.floor(Date.now() / 1000)
   try {
@@ -48,7 +48,7 @@ export async function runRevoke(args: string[], env: NodeJS.ProcessEnv): Promise
 /** `jwtgate denylist`: the live entries, one per line. */
 export async function runDenylist(env: NodeJS.ProcessEnv): Promise<void> {
   const { config } = loadConfig(env)
-  const denylist = createDenylist(config, createLogger(config.logLevel, stderr()))
+  const denylist = await createDenylist(config, createLogger(config.logLevel, stderr()))
   try {
     await denylist.start()
     if (!denylist.fresh(Date.now())) throw new Error(unreachable(config))

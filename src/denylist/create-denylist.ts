@@ -14,13 +14,13 @@ export const JOURNAL_FILE = 'denylist.jsonl'
  * The configured denylist, not started: Redis when JWTGATE_REDIS_URL is set, else memory
  * journaled to the data dir.
  */
-export function createDenylist(config: Config, logger: Logger): Denylist {
+export async function createDenylist(config: Config, logger: Logger): Promise<Denylist> {
   const times = { clockTolerance: config.clockTolerance, maxTokenLifetime: config.maxTokenLifetime }
   const log = logger.child({ module: 'denylist' })
   if (config.redisUrl) {
     return new RedisDenylist({
       ...times,
-      client: createRedisClient(config.redisUrl),
+      client: await createRedisClient(config.redisUrl),
       maxStale: config.denylistMaxStale,
       logger: log,
     })

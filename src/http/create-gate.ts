@@ -89,13 +89,13 @@ export async function createGate({
     source.onRemoved((ids) => cache.evictKeys(source, ids))
   }
 
-  const denylist = options.denylist ?? createDenylist(config, logger)
+  const denylist = options.denylist ?? (await createDenylist(config, logger))
   await denylist.start()
   registerGauges(metrics, sources, cache, denylist)
 
   const trustedProxies = createTrustedProxies(config.trustedProxies)
   const issuer =
-    ownKeys && createIssuer(config, ownKeys, { cache, denylist, logger, trustedProxies })
+    ownKeys && (await createIssuer(config, ownKeys, { cache, denylist, logger, trustedProxies }))
   const session = issuer && {
     publicUrl: config.publicUrl,
     tokens: issuer.tokens,
@@ -191,17 +191,19 @@ interface IssuerParts {
 }
 
 /** The gate's own issuer: users, refresh tokens, failure limits and the token service. */
-function createIssuer(
+async function createIssuer(
   config: Config,
   ownKeys: OwnKeys,
   { cache, denylist, logger, trustedProxies }: IssuerParts,
-): IssuerRouteDeps & { close(): Promise<void> } {
+): Promise<IssuerRouteDeps & { close(): Promise<void> }> {
   const audit = logger.child({ module: 'issuer' })
   const users = UserStore.open(join(config.dataDir, USERS_FILE), audit)
   const redis = config.redisUrl
-  const refresh = redis ? new RedisRefreshStore(createRedisClient(redis)) : new MemoryRefreshStore()
+  const refresh = redis
+    ? new RedisRefreshStore(await createRedisClient(redis))
+    : new MemoryRefreshStore()
   const failures = redis
-    ? new RedisFailureLimiter(createRedisClient(redis))
+    ? new RedisFailureLimiter(await createRedisClient(redis))
     : new MemoryFailureLimiter()
 
   const tokens = createTokenService({

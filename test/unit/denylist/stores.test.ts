@@ -145,7 +145,7 @@ describeWithBinary('redis-server', 'the Redis store', (binary) => {
     const denylist = new RedisDenylist({
       ...times,
       logger,
-      client: createRedisClient(redis.url),
+      client: await createRedisClient(redis.url),
       maxStale: 300,
     })
     await denylist.start()
@@ -183,7 +183,7 @@ describeWithBinary('redis-server', 'the Redis store', (binary) => {
     const reader = new RedisDenylist({
       ...times,
       logger,
-      client: createRedisClient(redis.url),
+      client: await createRedisClient(redis.url),
       maxStale: 300,
     })
     await reader.start()
