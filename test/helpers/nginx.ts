@@ -12,6 +12,9 @@ import type { ExitResult } from './processes.js'
 /** Absolute path of the nginx config this repository ships. */
 export const SHIPPED_NGINX_CONF = join(REPO_ROOT, 'nginx', 'jwtgate.conf')
 
+/** The shipped variant of {@link SHIPPED_NGINX_CONF} that caches the gate's answers. */
+export const SHIPPED_NGINX_CACHE_CONF = join(REPO_ROOT, 'nginx', 'jwtgate-auth-cache.conf')
+
 /** Where {@link startNginx} points the shipped config. Addresses are `host:port`. */
 export interface NginxOptions {
   /** An `http {}`-level config file; defaults to {@link SHIPPED_NGINX_CONF}. */
@@ -38,8 +41,9 @@ export interface Nginx {
 /**
  * Starts nginx (`daemon off; master_process on;`) in a fresh prefix directory with `confFile`
  * included at `http {}` level, after pointing its `upstream jwtgate` and `upstream grafana`
- * server lines and its `listen` lines at the given addresses. Resolves once nginx answers HTTP
- * on 127.0.0.1:`listen`; rejects with nginx's output when it cannot start.
+ * server lines and its `listen` lines at the given addresses, and moving any `proxy_cache_path`
+ * into the prefix. Resolves once nginx answers HTTP on 127.0.0.1:`listen`; rejects with nginx's
+ * output when it cannot start.
  */
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const binary = findBinary('nginx')
@@ -47,13 +51,15 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
 
   const port = options.listen ?? (await freePort())
   const shipped = await readFile(options.confFile ?? SHIPPED_NGINX_CONF, 'utf8')
-  const config = substituteAddresses(shipped, {
+  const addressed = substituteAddresses(shipped, {
     jwtgate: options.jwtgate,
     grafana: options.grafana,
     listen: `127.0.0.1:${port}`,
   })
 
   const prefix = await mkdtemp(join(tmpdir(), 'jwtgate-nginx-'))
+  const config = relocateCachePaths(addressed, join(prefix, 'cache'))
+
   // Workers drop root for `nobody`, which must reach the temp paths nginx creates in here.
   await chmod(prefix, 0o755)
   // nginx creates each temp path's last component only.
@@ -199,6 +205,26 @@ function innermostBlocks(lines: string[]): (Block | undefined)[] {
     header += ' '
     return current
   })
+}
+
+const CACHE_PATH_LINE = /^(\s*)proxy_cache_path\s+[^\s;]+/
+
+/**
+ * Moves each `proxy_cache_path` directory (a system path such as `/run/...` in a shipped file)
+ * to `dir-1`, `dir-2`, ... so that a test's nginx keeps its cache inside its own prefix. Nothing
+ * else about the directive changes.
+ */
+export function relocateCachePaths(config: string, dir: string): string {
+  let count = 0
+  return config
+    .split('\n')
+    .map((line) => {
+      const match = CACHE_PATH_LINE.exec(stripComment(line))
+      if (!match) return line
+      count += 1
+      return line.replace(CACHE_PATH_LINE, `${match[1]}proxy_cache_path ${dir}-${count}`)
+    })
+    .join('\n')
 }
 
 /** nginx comments run from `#` to the end of the line; the shipped file quotes no `#`. */
