@@ -3,6 +3,7 @@ import { Hono } from 'hono'
 import { createAuthHandler } from './auth-handler.js'
 import { createBrowserRoutes } from './browser-routes.js'
 import { createIssuerRoutes } from './issuer-routes.js'
+import { createRevocationRoute } from './revocation-route.js'
 import type { AuthDeps } from './auth-handler.js'
 import type { IssuerRouteDeps } from './issuer-routes.js'
 import type { DenylistStatus } from '../denylist/index.js'
@@ -22,6 +23,8 @@ export interface AppDeps extends AuthDeps {
   issuer: IssuerRouteDeps | undefined
   /** JWTGATE_REDIRECT_HOSTS, for the sign-in page's `rd`. */
   redirectHosts: readonly string[]
+  /** RFC 7009 revocation, always on. */
+  revoke: (token: string, actor: string) => Promise<void>
 }
 
 /** The gate's HTTP surface: auth decisions, probes, metrics and, when on, the issuer. */
@@ -52,9 +55,11 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: HttpBindings }> {
     return c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType })
   })
 
+  const { revoke, trustedProxies, logger } = deps
+  app.route('/', createRevocationRoute({ revoke, trustedProxies, logger }))
   if (deps.issuer) app.route('/', createIssuerRoutes(deps.issuer))
   if (deps.session) {
-    const { session, redirectHosts, trustedProxies, logger } = deps
+    const { session, redirectHosts } = deps
     app.route('/', createBrowserRoutes({ session, redirectHosts, trustedProxies, logger }))
   }
 

@@ -6,6 +6,7 @@ import { createHashLimiter, verifyPassword, verifyUnknownUser } from '../issuer/
 import { MemoryFailureLimiter, RedisFailureLimiter } from '../issuer/rate-limit.js'
 import { RedisRefreshStore } from '../issuer/redis-refresh-store.js'
 import { MemoryRefreshStore } from '../issuer/refresh-store.js'
+import { createAccessRevoker } from '../issuer/revocation.js'
 import { createTokenService } from '../issuer/token-service.js'
 import { USERS_FILE, UserStore } from '../issuer/users.js'
 import { OwnKeys, RemoteJWKS, scheduleFor } from '../keys/index.js'
@@ -16,6 +17,7 @@ import { createTrustedProxies } from './forwarded.js'
 import type { IssuerRouteDeps } from './issuer-routes.js'
 import type { Config } from '../config/index.js'
 import type { Denylist } from '../denylist/index.js'
+import type { AccessRevoker } from '../issuer/revocation.js'
 import type { KeySource } from '../keys/index.js'
 import type { Logger } from '../obs/logger.js'
 import type { Metrics } from '../obs/metrics.js'
@@ -94,8 +96,20 @@ export async function createGate({
   registerGauges(metrics, sources, cache, denylist)
 
   const trustedProxies = createTrustedProxies(config.trustedProxies)
+  const revokeAccess = createAccessRevoker({
+    verifyAccess: async (token) => {
+      const key = VerificationCache.keyOf(token)
+      return (cache.lookup(key) ?? (await cache.verify(key, token))).token
+    },
+    denylist,
+    audit: logger.child({ module: 'revocation' }),
+  })
   const issuer =
-    ownKeys && (await createIssuer(config, ownKeys, { cache, denylist, logger, trustedProxies }))
+    ownKeys &&
+    (await createIssuer(config, ownKeys, { denylist, revokeAccess, logger, trustedProxies }))
+  const revoke = issuer
+    ? issuer.tokens.revoke
+    : async (token: string, actor: string) => void (await revokeAccess(token, actor))
   const session = issuer && {
     publicUrl: config.publicUrl,
     tokens: issuer.tokens,
@@ -116,6 +130,7 @@ export async function createGate({
     denylist,
     issuer,
     session,
+    revoke,
     redirectHosts: config.redirectHosts,
     cookieName: config.cookieName,
     trustedProxies,
@@ -184,8 +199,8 @@ function createIssuers(
 }
 
 interface IssuerParts {
-  cache: VerificationCache
   denylist: Denylist
+  revokeAccess: AccessRevoker
   logger: Logger
   trustedProxies: IssuerRouteDeps['trustedProxies']
 }
@@ -194,7 +209,7 @@ interface IssuerParts {
 async function createIssuer(
   config: Config,
   ownKeys: OwnKeys,
-  { cache, denylist, logger, trustedProxies }: IssuerParts,
+  { denylist, revokeAccess, logger, trustedProxies }: IssuerParts,
 ): Promise<IssuerRouteDeps & { close(): Promise<void> }> {
   const audit = logger.child({ module: 'issuer' })
   const users = UserStore.open(join(config.dataDir, USERS_FILE), audit)
@@ -219,10 +234,7 @@ async function createIssuer(
     denylist,
     hashes: createHashLimiter(),
     passwords: { verify: verifyPassword, verifyUnknownUser },
-    verifyAccess: async (token) => {
-      const key = VerificationCache.keyOf(token)
-      return (cache.lookup(key) ?? (await cache.verify(key, token))).token
-    },
+    revokeAccess,
     audit,
   })
   return {

@@ -40,9 +40,10 @@ function first(value: string | string[] | undefined): string | undefined {
 }
 
 /**
- * The original method, scheme, host and URI: from Traefik's `X-Forwarded-*` or nginx's
- * `X-Original-*` headers when a trusted proxy sent them, else from the auth call itself.
- * Untrusted peers cannot choose where a login redirect points or what the logs say.
+ * The original method, scheme, host and URI: from Traefik's and Caddy's `X-Forwarded-*`,
+ * ingress-nginx's `X-Original-URL`, or nginx's `X-Original-*` headers when a trusted proxy sent
+ * them, else from the auth call itself. Untrusted peers cannot choose where a login redirect
+ * points or what the logs say.
  */
 export function originalRequest(incoming: IncomingMessage, trusted: boolean): OriginalRequest {
   const h = incoming.headers
@@ -54,11 +55,26 @@ export function originalRequest(incoming: IncomingMessage, trusted: boolean): Or
   }
   if (!trusted) return own
 
+  const full = parseUrl(single(h['x-original-url']))
   return {
     method: single(h['x-forwarded-method']) ?? single(h['x-original-method']) ?? own.method,
-    proto: first(h['x-forwarded-proto']) ?? own.proto,
-    host: first(h['x-forwarded-host']) ?? own.host,
-    uri: single(h['x-forwarded-uri']) ?? single(h['x-original-uri']) ?? own.uri,
+    proto: first(h['x-forwarded-proto']) ?? full?.protocol.slice(0, -1) ?? own.proto,
+    host: first(h['x-forwarded-host']) ?? full?.host ?? own.host,
+    uri:
+      single(h['x-forwarded-uri']) ??
+      (full ? `${full.pathname}${full.search}` : undefined) ??
+      single(h['x-original-uri']) ??
+      own.uri,
+  }
+}
+
+function parseUrl(text: string | undefined): URL | undefined {
+  if (text === undefined) return undefined
+  try {
+    const url = new URL(text)
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -22,7 +22,7 @@ export interface IssuerRouteDeps {
 type Env = { Bindings: HttpBindings }
 
 /** RFC 6749 §5.1: token answers must not be stored by any cache. */
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
+export const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
 
 /**
  * How long verifiers may cache the JWKS. A next key is published 65 minutes before it signs
@@ -30,13 +30,10 @@ const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
  */
 const JWKS_MAX_AGE = 300
 
-/** The issuer's endpoints: token, revocation, JWKS and discovery. */
+/** The issuer's endpoints: token, JWKS and discovery. */
 export function createIssuerRoutes(deps: IssuerRouteDeps): Hono<Env> {
   const app = new Hono<Env>()
-  const limit = bodyLimit({
-    maxSize: 16 * 1024,
-    onError: (c) => oauthError(c, new OAuthError('invalid_request', 'request body too large')),
-  })
+  const limit = formLimit()
 
   app.post('/token', limit, async (c) => {
     const form = await readForm(c)
@@ -70,21 +67,6 @@ export function createIssuerRoutes(deps: IssuerRouteDeps): Hono<Env> {
     }
   })
 
-  // RFC 7009 §2.2: the answer is 200 whether or not the token was known or valid.
-  app.post('/revoke', limit, async (c) => {
-    const token = (await readForm(c)).get('token')
-    if (!token) return oauthError(c, new OAuthError('invalid_request', 'token is required'))
-    try {
-      await deps.tokens.revoke(
-        token,
-        `client:${clientAddress(c.env.incoming, deps.trustedProxies)}`,
-      )
-    } catch (err) {
-      return oauthError(c, err, deps.logger)
-    }
-    return c.body(null, 200, NO_STORE)
-  })
-
   app.get('/.well-known/jwks.json', (c) =>
     c.json({ keys: deps.keys.publishedJWKs() }, 200, {
       'Cache-Control': `public, max-age=${JWKS_MAX_AGE}`,
@@ -95,6 +77,14 @@ export function createIssuerRoutes(deps: IssuerRouteDeps): Hono<Env> {
     c.json(discovery(deps), 200, { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE}` }),
   )
   return app
+}
+
+/** Refuses request bodies over 16 KiB with an OAuth error: a form is never that large. */
+export function formLimit() {
+  return bodyLimit({
+    maxSize: 16 * 1024,
+    onError: (c) => oauthError(c, new OAuthError('invalid_request', 'request body too large')),
+  })
 }
 
 function discovery({ issuer, publicUrl }: IssuerRouteDeps) {
@@ -127,7 +117,7 @@ function discovery({ issuer, publicUrl }: IssuerRouteDeps) {
 }
 
 /** Reads an OAuth form body; a JSON object is accepted too, for scripted clients. */
-async function readForm(c: Context<Env>): Promise<URLSearchParams> {
+export async function readForm(c: Context<Env>): Promise<URLSearchParams> {
   const type = c.req.header('content-type') ?? ''
   try {
     if (type.startsWith('application/json')) {
@@ -146,7 +136,8 @@ async function readForm(c: Context<Env>): Promise<URLSearchParams> {
   }
 }
 
-function oauthError(c: Context<Env>, err: unknown, logger?: Logger): Response {
+/** Answers an RFC 6749 §5.2 error body; anything unexpected is logged and answered 500. */
+export function oauthError(c: Context<Env>, err: unknown, logger?: Logger): Response {
   if (!(err instanceof OAuthError)) {
     if ((err as { code?: string } | null)?.code === 'ERR_HASH_BUSY') {
       return oauthError(

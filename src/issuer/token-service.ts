@@ -7,8 +7,8 @@ import { mintToken } from './mint.js'
 import { OAuthError } from './oauth-error.js'
 import type { Denylist } from '../denylist/index.js'
 import type { Logger } from '../obs/logger.js'
-import type { VerifiedToken } from '../verify/index.js'
 import type { Signer } from './mint.js'
+import type { AccessRevoker } from './revocation.js'
 import type { HashLimiter } from './passwords.js'
 import type { FailureLimiter, LimitRule } from './rate-limit.js'
 import type { RefreshRecord, RefreshStore } from './refresh-store.js'
@@ -41,8 +41,8 @@ export interface TokenServiceOptions {
     verify(password: string, encoded: string): Promise<boolean>
     verifyUnknownUser(password: string): Promise<false>
   }
-  /** Verifies an access token as the gate would (any trusted issuer). */
-  verifyAccess: (token: string) => Promise<VerifiedToken>
+  /** Revokes an access token from any trusted issuer (see createAccessRevoker). */
+  revokeAccess: AccessRevoker
   audit: Logger
   now?: () => number
 }
@@ -220,8 +220,8 @@ export function createTokenService(options: TokenServiceOptions) {
     },
 
     /**
-     * RFC 7009: an access token the gate would accept goes on the denylist (by jti, else by
-     * subject); a refresh token ends its family. Unknown or invalid tokens change nothing.
+     * RFC 7009: an access token goes to `revokeAccess`, and ends its sign-in when it is one of
+     * ours; a refresh token ends its family. Unknown or invalid tokens change nothing.
      */
     async revoke(token: string, actor: string): Promise<void> {
       if (REFRESH_TOKEN.test(token)) {
@@ -229,25 +229,12 @@ export function createTokenService(options: TokenServiceOptions) {
         if (record) await endFamily(record.family, record.sub, familyEnd(record), 'revoked')
         return
       }
-      let verified: VerifiedToken
-      try {
-        verified = await options.verifyAccess(token)
-      } catch {
-        return
-      }
-      const by = { actor }
-      if (verified.jti !== undefined)
-        await options.denylist.revokeToken(verified.jti, verified.exp, by)
-      else await options.denylist.revokeSubject(verified.sub, verified.iat ?? Math.floor(now()), by)
-      audit.info(
-        { event: 'revoke', sub: verified.sub, jti: verified.jti, by: actor },
-        'token revoked',
-      )
+      const verified = await options.revokeAccess(token, actor)
 
       // One of our own access tokens names its sign-in: revoking it ends that whole session.
-      const sid = verified.payload.sid
-      if (typeof sid === 'string' && verified.issuer.policy.issuer === options.issuer) {
-        await endFamily(sid, verified.sub, Math.floor(now()) + options.sessionMaxAge, 'revoked')
+      const sid = verified?.payload.sid
+      if (typeof sid === 'string' && verified!.issuer.policy.issuer === options.issuer) {
+        await endFamily(sid, verified!.sub, Math.floor(now()) + options.sessionMaxAge, 'revoked')
       }
     },
   }

@@ -129,6 +129,20 @@ describe('/auth and /forward-auth', () => {
   })
 })
 
+describe('POST /revoke with the issuer off', () => {
+  it("denies an identity provider's token from then on", async () => {
+    const own = await signToken(key, claims({ jti: 'idp-token-1' }))
+    expect((await auth('/auth', { authorization: `Bearer ${own}` })).status).toBe(200)
+    const answer = await fetch(`${gate.url}/revoke`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: own }),
+    })
+    expect(answer.status).toBe(200)
+    expect((await auth('/auth', { authorization: `Bearer ${own}` })).status).toBe(401)
+    expect((await fetch(`${gate.url}/token`, { method: 'POST' })).status).toBe(404)
+  })
+})
+
 describe('decision records', () => {
   it('writes one record per decision with the original request from a trusted proxy', async () => {
     const before = logs.records().length
@@ -154,6 +168,15 @@ describe('decision records', () => {
       alg: 'RS256',
     })
     expect(JSON.stringify(records)).not.toContain(token.split('.')[2])
+  })
+
+  it("reads ingress-nginx's X-Original-URL", async () => {
+    const before = logs.records().length
+    await auth('/auth', { 'x-original-url': 'https://grafana.example.org/d/xyz?orgId=2' })
+    expect(logs.records().slice(before)[0]).toMatchObject({
+      host: 'grafana.example.org',
+      path: '/d/xyz',
+    })
   })
 
   it('logs an allow at debug and a refusal at info', async () => {
