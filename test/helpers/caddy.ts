@@ -93,9 +93,9 @@ export async function startCaddy(options: CaddyOptions): Promise<Caddy> {
 export interface CaddyAddresses {
   /** The site address, e.g. `http://127.0.0.1:8443`. */
   site: string
-  /** `host:port` of the gate, for every `forward_auth`. */
+  /** `host:port` of the gate, for every `forward_auth` and the gate's own pages. */
   jwtgate: string
-  /** `host:port` of Grafana, for every `reverse_proxy`. */
+  /** `host:port` of Grafana, for every other `reverse_proxy`. */
   grafana: string
 }
 
@@ -103,16 +103,25 @@ const SITE_LINE = /^(\s*)([^\s{#][^{#]*?)\s*\{\s*$/
 const UPSTREAM_LINE = /^(\s*)(forward_auth|reverse_proxy)(\s+)(@\S+\s+)?([^\s{]+)/
 
 /**
- * Rewrites exactly what an operator changes: the address of the one top-level site block, the
- * first argument of each `forward_auth` (the gate) and of each `reverse_proxy` (Grafana).
- * A matcher token before the address is kept. Throws unless there is exactly one site block and
- * at least one of each directive, so a drifting Caddyfile fails loudly.
+ * Rewrites exactly what an operator changes: the address of the one top-level site block, and
+ * the first argument of each `forward_auth` and `reverse_proxy`. A `reverse_proxy` to the
+ * address the file's `forward_auth` uses (the gate's own pages) gets the gate's new address,
+ * every other one Grafana's. A matcher token before the address is kept. Throws unless there is
+ * exactly one site block and at least one of each directive, so a drifting Caddyfile fails
+ * loudly.
  */
 export function substituteCaddyAddresses(caddyfile: string, addresses: CaddyAddresses): string {
   const found = { site: 0, forward_auth: 0, reverse_proxy: 0 }
+  const lines = caddyfile.split('\n')
+  const gates = new Set(
+    lines.flatMap((line) => {
+      const upstream = UPSTREAM_LINE.exec(stripComment(line))
+      return upstream?.[2] === 'forward_auth' ? [upstream[5]] : []
+    }),
+  )
   let depth = 0
 
-  const rewritten = caddyfile.split('\n').map((line) => {
+  const rewritten = lines.map((line) => {
     const code = stripComment(line)
     const atTop = depth === 0
     depth += count(code, '{') - count(code, '}')
@@ -126,7 +135,8 @@ export function substituteCaddyAddresses(caddyfile: string, addresses: CaddyAddr
     if (!upstream) return line
     const directive = upstream[2] as 'forward_auth' | 'reverse_proxy'
     found[directive] += 1
-    const address = directive === 'forward_auth' ? addresses.jwtgate : addresses.grafana
+    const toGate = directive === 'forward_auth' || gates.has(upstream[5])
+    const address = toGate ? addresses.jwtgate : addresses.grafana
     const rest = code.slice(upstream[0].length)
     return `${upstream[1]}${directive}${upstream[3]}${upstream[4] ?? ''}${address}${rest}`
   })

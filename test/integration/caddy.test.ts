@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { SHIPPED_CADDYFILE, startCaddy, substituteCaddyAddresses } from '../helpers/caddy.js'
 import { describeProxyContract } from '../helpers/proxy-contract.js'
 import { findBinary } from '../helpers/requirements.js'
+import { describeSignInThroughProxy } from '../helpers/sign-in-contract.js'
 
 describeProxyContract(
   {
@@ -32,7 +33,16 @@ describeProxyContract(
   },
 )
 
-it('points the Caddyfile at test addresses by rewriting only the three addresses', () => {
+describeSignInThroughProxy({
+  binary: 'caddy',
+  title: 'browser sign-in through the shipped Caddyfile',
+  start: async (addresses) => {
+    const caddy = await startCaddy(addresses)
+    return { url: caddy.url, logs: caddy.logs, stop: caddy.stop }
+  },
+})
+
+it('points the Caddyfile at test addresses by rewriting only the four addresses', () => {
   const shipped = readFileSync(SHIPPED_CADDYFILE, 'utf8')
 
   const substituted = substituteCaddyAddresses(shipped, {
@@ -44,6 +54,7 @@ it('points the Caddyfile at test addresses by rewriting only the three addresses
   const changed = substituted.split('\n').filter((line, i) => line !== shipped.split('\n')[i])
   expect(changed.map((line) => line.trim())).toEqual([
     'http://127.0.0.1:1 {',
+    'reverse_proxy 127.0.0.1:2',
     'forward_auth 127.0.0.1:2 {',
     'reverse_proxy 127.0.0.1:3 {',
   ])

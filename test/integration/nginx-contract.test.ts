@@ -9,6 +9,7 @@ import { readMetric } from '../helpers/in-process-gate.js'
 import { SHIPPED_NGINX_CACHE_CONF, SHIPPED_NGINX_CONF, startNginx } from '../helpers/nginx.js'
 import { describeProxyContract } from '../helpers/proxy-contract.js'
 import { send } from '../helpers/raw-http.js'
+import { describeSignInThroughProxy } from '../helpers/sign-in-contract.js'
 
 import type { Nginx } from '../helpers/nginx.js'
 import type { ContractContext } from '../helpers/proxy-contract.js'
@@ -29,6 +30,21 @@ describeProxyContract(
     registerCacheTests(context)
   },
 )
+
+// Both files, since the variant's cache sits on the same path as the renewal's Set-Cookie.
+for (const [variant, confFile] of [
+  ['shipped nginx config', SHIPPED_NGINX_CONF],
+  ['auth-cache variant', SHIPPED_NGINX_CACHE_CONF],
+]) {
+  describeSignInThroughProxy({
+    binary: 'nginx',
+    title: `browser sign-in through the ${variant}`,
+    start: async (addresses) => {
+      const nginx = await startNginx({ ...addresses, confFile })
+      return { url: nginx.url, logs: nginx.errorLog, stop: nginx.stop }
+    },
+  })
+}
 
 const bearer = (token: string): HeaderLines => [['Authorization', `Bearer ${token}`]]
 

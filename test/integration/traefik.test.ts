@@ -16,6 +16,7 @@ import {
 import { startJWKSServer } from '../helpers/jwks-server.js'
 import { send } from '../helpers/raw-http.js'
 import { describeWithBinary } from '../helpers/requirements.js'
+import { GATE_PAGES } from '../helpers/sign-in-contract.js'
 import { createSigningKey, jwks, signToken } from '../helpers/tokens.js'
 import {
   applyCustomRequestHeaders,
@@ -142,6 +143,69 @@ describe('shipped Traefik configs', () => {
 
     expect([...kustomization.resources].sort()).toEqual(manifests.sort())
     expect(kustomization.namespace).toBeUndefined()
+  })
+})
+
+/** The gate's own pages as one Traefik form routes them, normalised so two forms compare. */
+interface PagesRouting {
+  /** The Host of the rule, and the paths of its `Path` matchers in order. */
+  host: string | undefined
+  paths: string[]
+  middlewares: unknown
+  /** Where the service sends them: the gate's port. */
+  port: string
+  grafanaHost: string | undefined
+}
+
+const ruleHost = (rule: string) => /Host\(`([^`]+)`\)/.exec(rule)?.[1]
+const rulePaths = (rule: string) => [...rule.matchAll(/Path\(`([^`]+)`\)/g)].map((m) => m[1]!)
+
+function pagesFromFileProvider(): PagesRouting {
+  const { http } = parse(readFileSync(join(TRAEFIK, 'dynamic.yaml'), 'utf8'))
+  const router = http.routers['jwtgate-pages']
+  const [server] = http.services[router.service].loadBalancer.servers
+  return {
+    host: ruleHost(router.rule),
+    paths: rulePaths(router.rule),
+    middlewares: router.middlewares,
+    port: new URL(server.url).port,
+    grafanaHost: ruleHost(http.routers.grafana.rule),
+  }
+}
+
+function pagesFromDockerLabels(): PagesRouting {
+  const compose = parse(readFileSync(join(TRAEFIK, 'docker-compose.labels.yaml'), 'utf8'))
+  const labelsOf = (service: string) =>
+    new Map<string, string>(
+      (compose.services[service].labels as string[]).map((label) => {
+        const eq = label.indexOf('=')
+        return [label.slice(0, eq), label.slice(eq + 1)]
+      }),
+    )
+  const gate = labelsOf('jwtgate')
+  const rule = gate.get('traefik.http.routers.jwtgate-pages.rule') ?? ''
+  const service = gate.get('traefik.http.routers.jwtgate-pages.service')
+  return {
+    host: ruleHost(rule),
+    paths: rulePaths(rule),
+    middlewares: gate.get('traefik.http.routers.jwtgate-pages.middlewares'),
+    port: gate.get(`traefik.http.services.${service}.loadBalancer.server.port`) ?? '',
+    grafanaHost: ruleHost(labelsOf('grafana').get('traefik.http.routers.grafana.rule') ?? ''),
+  }
+}
+
+describe.each([
+  ['file provider', pagesFromFileProvider],
+  ['docker labels', pagesFromDockerLabels],
+])("shipped Traefik %s: the gate's own pages", (_, load) => {
+  // Without them a browser sent to the sign-in page would meet forwardAuth again: a loop.
+  it("routes them on Grafana's host to the gate, without forwardAuth", () => {
+    const pages = load()
+
+    expect(pages.paths).toEqual(GATE_PAGES)
+    expect(pages.host).toBe(pages.grafanaHost)
+    expect(pages.middlewares).toBeUndefined()
+    expect(pages.port).toBe('8080')
   })
 })
 
