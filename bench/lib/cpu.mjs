@@ -44,3 +44,10 @@ export function foreignCores(before, after) {
   const ticks = after.busy - before.busy - (after.ours - before.ours) + after.steal - before.steal
   return seconds > 0 ? Math.max(0, ticks / 100 / seconds) : 0
 }
+
+// CPU ticks (1/100 s) used so far by one target: its process and everything it started.
+export function targetTicks(pid) {
+  let ticks = 0
+  for (const p of processTree(pid)) ticks += processTicks(p, false)
+  return ticks
+}

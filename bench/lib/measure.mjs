@@ -2,7 +2,7 @@
 // interleaved A B C, C B A, A B C, … so that drift on a shared machine (CPU boost, a noisy
 // neighbour, a GC-heavy minute) lands on every target alike instead of on whoever ran last.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cpuSnapshot, foreignCores } from './cpu.mjs'
+import { cpuSnapshot, foreignCores, targetTicks } from './cpu.mjs'
 import { memory } from './machine.mjs'
 import { livePids, logTail } from './procs.mjs'
 import { runWrk } from './wrk.mjs'
@@ -59,8 +59,14 @@ export async function measure({ opts, wrk, targets, files, record, log, failures
         if (!stillUp(t, failures)) continue
         await sleep(300) // let the previous run's connections close before the next one opens
         const before = cpuSnapshot(livePids())
+        const ticks = targetTicks(t.entry.child.pid)
         const r = await run(scenario, t, opts.duration)
         r.otherCores = foreignCores(before, cpuSnapshot(livePids()))
+
+        // CPU per answer barely moves when a neighbour steals time, unlike req/s: the steadier
+        // figure on a shared machine.
+        const used = targetTicks(t.entry.child.pid) - ticks
+        r.cpuUsPerRequest = r.requests > 0 ? (used * 10_000) / r.requests : NaN
         const row = { type: 'run', scenario, target: t.name, rep, seconds: opts.duration, ...r }
         runs.push(row)
         record({ ...row, at: new Date().toISOString() })

@@ -51,6 +51,7 @@ function statsOf(runs) {
     p99: median(valid.map((r) => r.p99Ms)),
     requests: median(valid.map((r) => r.requests)),
     other: median(runs.map((r) => r.otherCores ?? 0)),
+    cpu: median(valid.map((r) => r.cpuUsPerRequest).filter(ok)),
   }
 }
 
@@ -69,15 +70,18 @@ function allStats(scenarios, targets, runs) {
 
 function table(stats, memory) {
   const rows = [
-    '| scenario | target | req/s | × baseline | spread | p50 ms | p99 ms | RSS MiB | valid | other load |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | target | req/s | × baseline | spread | CPU µs/req | CPU × baseline | p50 ms | ' +
+      'p99 ms | RSS MiB | valid | other load |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const [scenario, byTarget] of Object.entries(stats)) {
     const base = byTarget.baseline?.rps
+    const baseCpu = byTarget.baseline?.cpu
     for (const [name, s] of Object.entries(byTarget)) {
       const spread = ok(s.spread) ? `${(s.spread * 100).toFixed(0)} %` : ''
       const rss = fmtMiB(memory[scenario]?.[name]?.rssKiB)
       const cells = [scenario, name, fmtInt(s.rps), fmtRatio(s.rps / base), spread]
+      cells.push(ok(s.cpu) ? s.cpu.toFixed(1) : 'n/a', fmtRatio(baseCpu / s.cpu))
       cells.push(fmtMs(s.p50), fmtMs(s.p99), rss, `${s.valid}/${s.total}`, s.other.toFixed(2))
       rows.push(`| ${cells.join(' | ')} |`)
     }
@@ -89,12 +93,14 @@ function ratioLines(stats) {
   const byTarget = {}
   for (const [scenario, s] of Object.entries(stats)) {
     for (const [name, t] of Object.entries(s)) {
-      if (name !== 'baseline')
-        (byTarget[name] ??= []).push(`${scenario} ${fmtRatio(t.rps / s.baseline?.rps)}`)
+      if (name === 'baseline') continue
+      const rps = fmtRatio(t.rps / s.baseline?.rps)
+      const cpu = fmtRatio(s.baseline?.cpu / t.cpu)
+      ;(byTarget[name] ??= []).push(`${scenario} ${rps} (CPU ${cpu})`)
     }
   }
   return Object.entries(byTarget).map(
-    ([name, parts]) => `- ${name} / baseline: ${parts.join(' · ')}`,
+    ([name, parts]) => `- ${name} / baseline, req/s (CPU per request): ${parts.join(' · ')}`,
   )
 }
 
@@ -185,6 +191,8 @@ export function summarize(r) {
     ...invalidLines(runs),
     ...failureLines({ failures, warnings }),
     '',
+    'CPU µs/req: CPU time of the target process per answer, median over the valid runs; CPU ×',
+    'baseline = baseline CPU per answer ÷ the target\'s (1.00: costs no more than the bare handler).',
     'req/s, p50, p99: medians over the valid runs; × baseline = req/s of the target ÷ req/s of',
     'the bare hono handler in the same scenario; spread = (max − min) ÷ median req/s; RSS after',
     'the scenario; other load = median CPU (cores) used by processes the bench did not start.',
