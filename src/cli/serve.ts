@@ -14,7 +14,8 @@ export async function runServe(env: NodeJS.ProcessEnv): Promise<void> {
 
   const gate = await createGate({ config, logger, metrics: createMetrics() })
   const { server, address } = await listen(gate.app, config)
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
 
   logger.info(
     {

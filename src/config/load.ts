@@ -151,7 +151,8 @@ function describeIssue(
   const got = unknownKey ? '' : `; got ${showValue(top, valueAt(raw, keys))}`
 
   if (source?.kind === 'env') {
-    return `${source.name}: ${message}${got}${example ? `; example: ${source.name}=${example}` : ''}`
+    const hint = example ? `; example: ${source.name}=${example}` : ''
+    return `${source.name}: ${message}${got}${hint}`
   }
   const where = keys.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')
   const file = source?.kind === 'file' ? source.file : 'config'

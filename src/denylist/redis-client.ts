@@ -30,8 +30,8 @@ function isCluster(client: RedisClient): client is Cluster {
 }
 
 /**
- * Creates an ioredis client from JWTGATE_REDIS_URL. ioredis is loaded on first use: a gate
- * without Redis starts about a tenth of a second sooner without it. Besides `redis://` and `rediss://` it reads
+ * Creates an ioredis client from JWTGATE_REDIS_URL. ioredis is loaded on first use, so a gate
+ * without Redis does not pay for loading it. Besides `redis://` and `rediss://` it reads
  * `redis+sentinel://[user:pass@]host:port,host:port/masterName[/db]` and
  * `redis+cluster://[user:pass@]host:port,host:port`; the client is not connected yet.
  */

@@ -42,7 +42,8 @@ input { width: 100%; padding: .625rem .75rem; font: inherit; color: inherit;
   background: transparent; border: 1px solid var(--line); border-radius: 8px; }
 input:focus-visible, button:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 button { width: 100%; margin-top: 1.5rem; padding: .75rem; font: inherit; font-weight: 600;
-  color: var(--accent-fg); background: var(--accent); border: 0; border-radius: 8px; cursor: pointer; }
+  color: var(--accent-fg); background: var(--accent); border: 0; border-radius: 8px;
+  cursor: pointer; }
 .error { background: var(--error-bg); color: var(--error); border-radius: 8px;
   padding: .75rem 1rem; margin: 0 0 1rem; }
 `

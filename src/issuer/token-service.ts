@@ -206,7 +206,7 @@ export function createTokenService(options: TokenServiceOptions) {
       return tokens
     },
 
-    /** `grant_type=refresh_token`; concurrent uses of one token on this replica share one answer. */
+    /** `grant_type=refresh_token`; concurrent uses of one token here share one answer. */
     refreshGrant(token: string, clientIp: string): Promise<TokenSet> {
       if (!REFRESH_TOKEN.test(token)) {
         return Promise.reject(new OAuthError('invalid_grant', 'refresh token malformed'))

@@ -19,7 +19,7 @@ import type { Logger } from '../obs/logger.js'
 
 /** One account of the gate's own issuer, as stored in the users file. */
 export interface User {
-  /** 1–64 characters from `A-Z a-z 0-9 . _ @ -`; stored as typed, looked up case-insensitively. */
+  /** 1–64 characters of `A-Z a-z 0-9 . _ @ -`; kept as typed, looked up ignoring case. */
   username: string
   /** Output of `hashPassword`; never logged or printed. */
   passwordHash: string

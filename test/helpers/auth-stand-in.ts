@@ -1,8 +1,6 @@
 import { createServer } from 'node:http'
 
-import type { Socket } from 'node:net'
-
-import { freePort } from './ports.js'
+import { listenOnLoopback } from './loopback-server.js'
 
 import type { RecordedRequest } from './upstream.js'
 
@@ -42,9 +40,7 @@ export interface AuthStandIn {
  * {@link CLEARED_COOKIE}. It answers on every path, so it serves as `/auth` and `/forward-auth`.
  */
 export async function startAuthStandIn(): Promise<AuthStandIn> {
-  const port = await freePort()
   const requests: RecordedRequest[] = []
-  const sockets = new Set<Socket>()
   let bodyBytes = 0
 
   const server = createServer((req, res) => {
@@ -63,23 +59,13 @@ export async function startAuthStandIn(): Promise<AuthStandIn> {
       res.end()
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
+  const listener = await listenOnLoopback(server)
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    address: `127.0.0.1:${port}`,
+    url: listener.url,
+    address: listener.address,
     requests,
     bodyBytes: () => bodyBytes,
-    close: async () => {
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
+    close: listener.close,
   }
 }

@@ -1,9 +1,7 @@
 import { createServer } from 'node:http'
 
-import type { Socket } from 'node:net'
-
 import { IDENTITY } from './identity-fixtures.js'
-import { freePort } from './ports.js'
+import { listenOnLoopback } from './loopback-server.js'
 
 /** A stand-in for Grafana that a browser can look at. */
 export interface EchoPageUpstream {
@@ -21,9 +19,6 @@ const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.
  * is the header's lower-case name (`#x-webauth-user`), empty when the header was absent.
  */
 export async function startEchoPageUpstream(): Promise<EchoPageUpstream> {
-  const port = await freePort()
-  const sockets = new Set<Socket>()
-
   const server = createServer((req, res) => {
     const rows = IDENTITY.map((name) => {
       const value = escape(String(req.headers[name] ?? ''))
@@ -42,22 +37,11 @@ export async function startEchoPageUpstream(): Promise<EchoPageUpstream> {
     })
     res.end(body)
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
+  const listener = await listenOnLoopback(server)
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    address: `127.0.0.1:${port}`,
-    close: async () => {
-      // nginx keeps idle keep-alive connections open; close() would wait on them.
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
+    url: listener.url,
+    address: listener.address,
+    close: listener.close,
   }
 }

@@ -4,7 +4,7 @@ import { createServer } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 
-import { freePort } from './ports.js'
+import { listenOnLoopback } from './loopback-server.js'
 
 import type { RecordedRequest } from './upstream.js'
 
@@ -32,10 +32,8 @@ export interface LiveUpstream {
  * byte back, so a test can see that the tunnel through the proxy works both ways.
  */
 export async function startLiveUpstream(): Promise<LiveUpstream> {
-  const port = await freePort()
   const requests: RecordedRequest[] = []
   const bodies: string[] = []
-  const sockets = new Set<Socket>()
 
   const record = (req: IncomingMessage): RecordedRequest => {
     const recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers }
@@ -70,24 +68,13 @@ export async function startLiveUpstream(): Promise<LiveUpstream> {
     )
     socket.pipe(socket)
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
+  const listener = await listenOnLoopback(server)
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    address: `127.0.0.1:${port}`,
+    url: listener.url,
+    address: listener.address,
     requests,
     bodies,
-    close: async () => {
-      // Proxies keep idle keep-alive connections and tunnels open; close() would wait on them.
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
+    close: listener.close,
   }
 }

@@ -1,9 +1,8 @@
 import { createServer } from 'node:http'
 
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Socket } from 'node:net'
 
-import { freePort } from './ports.js'
+import { listenOnLoopback } from './loopback-server.js'
 
 /** One request as the upstream received it. Header names are lower case, as Node gives them. */
 export interface RecordedRequest {
@@ -30,9 +29,7 @@ export interface Upstream {
  * body `{ method, url, headers }` of what it received.
  */
 export async function startUpstream(): Promise<Upstream> {
-  const port = await freePort()
   const requests: RecordedRequest[] = []
-  const sockets = new Set<Socket>()
 
   const server = createServer((req, res) => {
     const recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers }
@@ -48,25 +45,14 @@ export async function startUpstream(): Promise<Upstream> {
       res.end(body)
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
+  const listener = await listenOnLoopback(server)
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    address: `127.0.0.1:${port}`,
+    url: listener.url,
+    port: listener.port,
+    address: listener.address,
     requests,
     last: () => requests.at(-1),
-    close: async () => {
-      // nginx keeps idle keep-alive connections open; without this, close() would wait on them.
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
+    close: listener.close,
   }
 }
