@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process'
 import { chmod, chown, cp, lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { basename, join, posix } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -8,7 +7,7 @@ import { performance } from 'node:perf_hooks'
 import { readRuntimeImage, readStages } from './dockerfile.js'
 import { REPO_ROOT } from './gate.js'
 import { freePort } from './ports.js'
-import { startProcess } from './processes.js'
+import { startProcess, waitForHttp } from './processes.js'
 import { findBinary } from './requirements.js'
 
 import type { CopyStep, RuntimeImage, Stage } from './dockerfile.js'
@@ -104,7 +103,13 @@ async function launch(options: LaunchOptions): Promise<ImageRun> {
     return result
   }
   try {
-    await pollForOk(`${url}/healthz`, child, 10_000)
+    // A 10 ms probe interval, so the startup time measured is not rounded up to a coarse step.
+    await waitForHttp(`${url}/healthz`, 10_000, {
+      accept: (status) => status === 200,
+      exited: child.exited,
+      describe: child.output,
+      intervalMs: 10,
+    })
   } catch (error) {
     await stop()
     throw error
@@ -253,29 +258,4 @@ async function walk(
     if (stats.isDirectory()) await walk(path, visit)
     else await visit(path, false)
   }
-}
-
-/** Polls every 10 ms, so the startup time it measures is not rounded up to a coarse interval. */
-async function pollForOk(url: string, child: RunningProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let exited: ExitResult | undefined
-  void child.exited.then((result) => (exited = result))
-  while (Date.now() < deadline) {
-    if ((await probe(url)) === 200) return
-    if (exited) throw new Error(`exited (${exited.code ?? exited.signal}):\n${child.output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms:\n${child.output()}`)
-}
-
-function probe(url: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = request(url, { agent: false, timeout: 1_000 }, (res) => {
-      res.resume()
-      resolve(res.statusCode)
-    })
-    req.once('timeout', () => req.destroy())
-    req.once('error', () => resolve(undefined))
-    req.end()
-  })
 }

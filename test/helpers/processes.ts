@@ -118,10 +118,12 @@ export interface WaitForHttpOptions {
   accept?: ((status: number) => boolean) | undefined
   exited?: Promise<ExitResult>
   describe?: () => string
+  /** Milliseconds between two probes; default 100. A startup timer wants a finer one. */
+  intervalMs?: number
 }
 
 /**
- * Polls `url` with GET every 100 ms until a server answers with a status `accept` takes (any
+ * Polls `url` with GET every 100 ms (`intervalMs`) until a server answers with a status `accept` takes (any
  * status by default), and resolves with that status. Rejects after `timeoutMs`, or as soon as
  * `options.exited` settles, with `options.describe()` in the message.
  */
@@ -144,7 +146,7 @@ export async function waitForHttp(
     if (Date.now() > deadline) {
       throw new Error(`${url} gave no accepted answer within ${timeoutMs} ms${details()}`)
     }
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100))
   }
 }
 
