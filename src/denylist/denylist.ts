@@ -60,6 +60,13 @@ export interface DenylistTimes {
   maxTokenLifetime: number
 }
 
+/** Log fields for a revocation: the entry's kind and id, never a token. */
+export function describe(entry: Revocation): Record<string, unknown> {
+  return entry.kind === 'jti'
+    ? { kind: 'jti', jti: entry.id, until: entry.until }
+    : { kind: 'sub', sub: entry.id, before: entry.before, until: entry.until }
+}
+
 /** Builds the entry for a token revocation. */
 export function tokenRevocation(jti: string, exp: number, times: DenylistTimes): Revocation {
   return { kind: 'jti', id: jti, until: Math.ceil(exp) + times.clockTolerance }

@@ -11,7 +11,7 @@ import {
 import { dirname } from 'node:path'
 
 import { LocalCopy } from './local-copy.js'
-import { subjectRevocation, tokenRevocation } from './denylist.js'
+import { describe, subjectRevocation, tokenRevocation } from './denylist.js'
 import type { Logger } from '../obs/logger.js'
 import type {
   Denylist,
@@ -157,11 +157,4 @@ export class MemoryDenylist implements Denylist {
     renameSync(temporary, journal)
     this.offset = statSync(journal).size
   }
-}
-
-/** Log fields for a revocation: the entry's kind and id, never a token. */
-export function describe(entry: Revocation): Record<string, unknown> {
-  return entry.kind === 'jti'
-    ? { kind: 'jti', jti: entry.id, until: entry.until }
-    : { kind: 'sub', sub: entry.id, before: entry.before, until: entry.until }
 }

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import { LocalCopy } from './local-copy.js'
-import { describe } from './memory.js'
 import { dataNodes, duplicateClient, ensureConnected } from './redis-client.js'
-import { subjectRevocation, tokenRevocation } from './denylist.js'
+import { describe, subjectRevocation, tokenRevocation } from './denylist.js'
 import type { Logger } from '../obs/logger.js'
 import type { RedisClient } from './redis-client.js'
 import type {

@@ -109,9 +109,8 @@ export function createAuthHandler(endpoint: AuthEndpoint, deps: AuthDeps) {
   ) => {
     const renewed = await renewSession(session!, refresh, incoming, trustedProxies)
     if (!renewed) return fallback()
-    const key = VerificationCache.keyOf(renewed.access)
     try {
-      const verification = cache.lookup(key) ?? (await cache.verify(key, renewed.access))
+      const verification = await cache.resolve(renewed.access)
       return decide(incoming, verification, started, renewed.setCookie)
     } catch (err) {
       return refuse(incoming, toGateError(err), undefined, started)

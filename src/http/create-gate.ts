@@ -97,10 +97,7 @@ export async function createGate({
 
   const trustedProxies = createTrustedProxies(config.trustedProxies)
   const revokeAccess = createAccessRevoker({
-    verifyAccess: async (token) => {
-      const key = VerificationCache.keyOf(token)
-      return (cache.lookup(key) ?? (await cache.verify(key, token))).token
-    },
+    verifyAccess: async (token) => (await cache.resolve(token)).token,
     denylist,
     audit: logger.child({ module: 'revocation' }),
   })

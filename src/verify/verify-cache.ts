@@ -111,6 +111,12 @@ export class VerificationCache {
     return promise
   }
 
+  /** A cached verification, else a fresh one: for callers off the synchronous hot path. */
+  async resolve(token: string): Promise<Verification> {
+    const key = VerificationCache.keyOf(token)
+    return this.lookup(key) ?? (await this.verify(key, token))
+  }
+
   /** Drops every entry verified by one of `ids` of `keys`: those keys left the JWKS. */
   evictKeys(keys: KeySource, ids: readonly string[]): number {
     if (!this.entries) return 0
