@@ -3,10 +3,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { startJWKSServer } from './jwks-server.js'
 import { freePort } from './ports.js'
 import { startProcess } from './processes.js'
+import { createSigningKey, jwks } from './tokens.js'
 
+import type { JWKSServer } from './jwks-server.js'
 import type { ExitResult } from './processes.js'
+import type { SigningKey } from './tokens.js'
 
 /** The repository root, where `bin/jwtgate.js` and the built `dist/` live. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -82,4 +86,29 @@ function inheritedEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('JWTGATE_')),
   )
+}
+
+/** A gate that trusts a JWKS server of the test's own, and the key that server publishes. */
+export interface TrustingGate {
+  key: SigningKey
+  idp: JWKSServer
+  gate: Gate
+}
+
+/**
+ * Starts a JWKS server publishing one fresh RS256 key, and a gate trusting it for `issuer` and
+ * `audience`. The caller stops both.
+ */
+export async function startGateTrustingIdp(
+  issuer: string,
+  audience: string,
+): Promise<TrustingGate> {
+  const key = await createSigningKey()
+  const idp = await startJWKSServer(jwks(key).keys)
+  const gate = await startGate({
+    JWTGATE_JWKS_URL: idp.url,
+    JWTGATE_ISSUER: issuer,
+    JWTGATE_AUDIENCE: audience,
+  })
+  return { key, idp, gate }
 }

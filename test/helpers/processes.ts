@@ -123,8 +123,8 @@ export interface WaitForHttpOptions {
 }
 
 /**
- * Polls `url` with GET every 100 ms (`intervalMs`) until a server answers with a status `accept` takes (any
- * status by default), and resolves with that status. Rejects after `timeoutMs`, or as soon as
+ * Polls `url` with GET every 100 ms (`intervalMs`) until a server answers with a status
+ * `accept` takes (any status by default), and resolves with that status. Rejects after `timeoutMs`, or as soon as
  * `options.exited` settles, with `options.describe()` in the message.
  */
 export async function waitForHttp(

@@ -6,7 +6,7 @@ import {
   STAND_IN_IDENTITY,
   startAuthStandIn,
 } from './auth-stand-in.js'
-import { startGate } from './gate.js'
+import { startGateTrustingIdp } from './gate.js'
 import {
   ALICE_CLAIMS,
   ALICE_HEADERS,
@@ -18,11 +18,10 @@ import {
   identityOf,
   strayIdentityHeaders,
 } from './identity-fixtures.js'
-import { startJWKSServer } from './jwks-server.js'
 import { UPSTREAM_COOKIE, startLiveUpstream } from './live-upstream.js'
 import { send, upgrade } from './raw-http.js'
 import { describeWithBinary } from './requirements.js'
-import { createSigningKey, jwks, signToken } from './tokens.js'
+import { signToken } from './tokens.js'
 
 import type { JWTPayload } from 'jose'
 
@@ -86,13 +85,7 @@ export function describeProxyContract(
     let cookieProxy: RunningProxy
 
     beforeAll(async () => {
-      key = await createSigningKey()
-      idp = await startJWKSServer(jwks(key).keys)
-      gate = await startGate({
-        JWTGATE_JWKS_URL: idp.url,
-        JWTGATE_ISSUER: ISSUER,
-        JWTGATE_AUDIENCE: AUDIENCE,
-      })
+      ;({ key, idp: idp, gate } = await startGateTrustingIdp(ISSUER, AUDIENCE))
       upstream = await startLiveUpstream()
       standIn = await startAuthStandIn()
       running = await proxy.start({ jwtgate: gate.address, grafana: upstream.address })

@@ -3,7 +3,7 @@ import { describe, it } from 'vitest'
 import { accessSync, constants, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 
-/** Directories searched after PATH: Debian installs servers in sbin, often outside a user's PATH. */
+/** Searched after PATH: Debian installs servers in sbin, often outside a user's PATH. */
 export const EXTRA_BINARY_PATHS = ['/usr/sbin', '/usr/bin', '/usr/local/sbin']
 
 /** Debian packages whose name differs from the binary they provide. */

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
 
-import { startGate } from '../helpers/gate.js'
-import { startJWKSServer } from '../helpers/jwks-server.js'
+import { startGateTrustingIdp } from '../helpers/gate.js'
 import { startNginx } from '../helpers/nginx.js'
 import { describeWithBinary } from '../helpers/requirements.js'
-import { createSigningKey, jwks, signToken } from '../helpers/tokens.js'
+import { signToken } from '../helpers/tokens.js'
 import { startUpstream } from '../helpers/upstream.js'
 
 import type { JWTPayload } from 'jose'
@@ -26,13 +25,7 @@ describeWithBinary('nginx', 'shipped nginx config in front of jwtgate', () => {
   let nginx: Nginx
 
   beforeAll(async () => {
-    key = await createSigningKey()
-    jwksServer = await startJWKSServer(jwks(key).keys)
-    gate = await startGate({
-      JWTGATE_JWKS_URL: jwksServer.url,
-      JWTGATE_ISSUER: ISSUER,
-      JWTGATE_AUDIENCE: AUDIENCE,
-    })
+    ;({ key, idp: jwksServer, gate } = await startGateTrustingIdp(ISSUER, AUDIENCE))
     upstream = await startUpstream()
     nginx = await startNginx({ jwtgate: gate.address, grafana: upstream.address })
   })

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { REPO_ROOT, startGate } from '../helpers/gate.js'
+import { REPO_ROOT, startGateTrustingIdp } from '../helpers/gate.js'
 import {
   ALICE_CLAIMS,
   ALICE_HEADERS,
@@ -13,11 +13,10 @@ import {
   IDENTITY,
   ISSUER,
 } from '../helpers/identity-fixtures.js'
-import { startJWKSServer } from '../helpers/jwks-server.js'
 import { send } from '../helpers/raw-http.js'
 import { describeWithBinary } from '../helpers/requirements.js'
 import { GATE_PAGES } from '../helpers/sign-in-contract.js'
-import { createSigningKey, jwks, signToken } from '../helpers/tokens.js'
+import { signToken } from '../helpers/tokens.js'
 import {
   applyCustomRequestHeaders,
   applyForwardAuthAnswer,
@@ -229,13 +228,7 @@ describe('the gate answering auth calls shaped as Traefik forwardAuth makes them
   let customRequestHeaders: Record<string, string>
 
   beforeAll(async () => {
-    key = await createSigningKey()
-    idp = await startJWKSServer(jwks(key).keys)
-    gate = await startGate({
-      JWTGATE_JWKS_URL: idp.url,
-      JWTGATE_ISSUER: ISSUER,
-      JWTGATE_AUDIENCE: AUDIENCE,
-    })
+    ;({ key, idp: idp, gate } = await startGateTrustingIdp(ISSUER, AUDIENCE))
     const shipped = fromFileProvider()
     // The shipped address with the test gate's host and port: only the path is Traefik's.
     const address = new URL(shipped.forwardAuth.address)
